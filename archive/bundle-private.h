@@ -26,6 +26,7 @@ G_BEGIN_DECLS
 #define BUNDLE_MAX_TSA_REPLY    (256u * 1024)
 
 #define BUNDLE_TAR_BLOCK 512
+#define BUNDLE_BAGIT_TXT "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (X509, X509_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (X509_CRL, X509_CRL_free)
@@ -110,5 +111,26 @@ gint64 bundle_chain_session_end (BundleChain *chain);
 /* Recording and still member names (under data/ and data/stills/). */
 gboolean bundle_recording_name_ok (const char *name);
 gboolean bundle_still_name_ok (const char *name);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* ---- worker.c: a ring of read buffers and the chain hashed on a worker ---- */
+typedef struct _BundleRing BundleRing;
+BundleRing *bundle_ring_new (guint n, gsize size);
+void bundle_ring_free (BundleRing *ring);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BundleRing, bundle_ring_free)
+/* The next buffer, once the worker no longer reads it. */
+guint8 *bundle_ring_next (BundleRing *ring, gsize *size);
+
+typedef struct _BundleChainWorker BundleChainWorker;
+BundleChainWorker *bundle_chain_worker_new (BundleChain *chain, BundleRing *ring);
+void bundle_chain_worker_begin (BundleChainWorker *w, const char *file);
+/* Data inside a ring buffer is used in place; anything else is copied. */
+void bundle_chain_worker_feed (BundleChainWorker *w, const guint8 *data, gsize len);
+gboolean bundle_chain_worker_end (BundleChainWorker *w, guint64 size, guint64 *unchained, GError **error);
+void bundle_chain_worker_free (BundleChainWorker *w);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BundleChainWorker, bundle_chain_worker_free)
 
 G_END_DECLS

@@ -52,6 +52,8 @@ typedef struct {
   GBytes *p7s, *tsr;
   TgProgress *progress;
   guint64 progress_total, progress_done;
+  BundleRing *ring;
+  BundleChainWorker *worker;
 } Sealer;
 
 static void
@@ -336,8 +338,10 @@ write_data (Writer *w, Member *m, const void *buf, gsize len, GError **error)
 }
 
 static gboolean
-stream_file (Sealer *s, Writer *w, Member *m, guint8 *buf, GError **error)
+stream_file (Sealer *s, Writer *w, Member *m, GError **error)
 {
+  guint8 *buf = NULL;
+  gsize buf_size;
   g_autoptr (EVP_MD_CTX) md = EVP_MD_CTX_new ();
   guint8 digest[32];
   guint64 left = m->size;
@@ -345,10 +349,16 @@ stream_file (Sealer *s, Writer *w, Member *m, guint8 *buf, GError **error)
 
   EVP_DigestInit_ex (md, EVP_sha256 (), NULL);
   if (m->chained)
-    bundle_chain_begin_file (s->chain, rel);
+    {
+      if (s->worker == NULL)
+        s->worker = bundle_chain_worker_new (s->chain, s->ring);
+      bundle_chain_worker_begin (s->worker, rel);
+    }
   while (left > 0)
     {
-      ssize_t n = read (m->fd, buf, (size_t) MIN ((guint64) COPY_CHUNK, left));
+      ssize_t n;
+      buf = bundle_ring_next (s->ring, &buf_size);
+      n = read (m->fd, buf, (size_t) MIN ((guint64) buf_size, left));
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -361,25 +371,32 @@ stream_file (Sealer *s, Writer *w, Member *m, guint8 *buf, GError **error)
           g_set_error (error, TG_ERROR, TG_ERROR_IO, "%s shrank while being sealed", m->path);
           return FALSE;
         }
+      if (m->chained)
+        bundle_chain_worker_feed (s->worker, buf, (gsize) n);
       EVP_DigestUpdate (md, buf, (size_t) n);
-      if (m->chained && !bundle_chain_feed (s->chain, buf, (gsize) n, error))
+      if (!write_data (w, m, buf, (gsize) n, error))
         {
-          g_prefix_error (error, "%s: ", m->path);
+          if (m->chained)
+            bundle_chain_worker_end (s->worker, m->size - left, NULL, NULL);
           return FALSE;
         }
-      if (!write_data (w, m, buf, (gsize) n, error))
-        return FALSE;
       left -= (guint64) n;
       s->progress_done += (guint64) n;
       tg_progress_update (s->progress, s->progress_done);
     }
-  if (read (m->fd, buf, 1) != 0)
+  if (m->chained && !bundle_chain_worker_end (s->worker, m->size, NULL, error))
     {
-      g_set_error (error, TG_ERROR, TG_ERROR_IO, "%s grew while being sealed", m->path);
+      g_prefix_error (error, "%s: ", m->path);
       return FALSE;
     }
-  if (m->chained && !bundle_chain_end_file (s->chain, m->size, NULL, error))
-    return FALSE;
+  {
+    guint8 extra;
+    if (read (m->fd, &extra, 1) != 0)
+      {
+        g_set_error (error, TG_ERROR, TG_ERROR_IO, "%s grew while being sealed", m->path);
+        return FALSE;
+      }
+  }
   EVP_DigestFinal_ex (md, digest, NULL);
   m->sha256 = tg_hex (digest, sizeof digest);
   return TRUE;
@@ -496,7 +513,7 @@ fail:
 }
 
 static gboolean
-write_member (Sealer *s, Writer *w, Member *m, guint8 *buf, GError **error)
+write_member (Sealer *s, Writer *w, Member *m, GError **error)
 {
   const char *rel = m->name + strlen (s->case_id) + 1;
 
@@ -520,7 +537,7 @@ write_member (Sealer *s, Writer *w, Member *m, guint8 *buf, GError **error)
   if (!write_header (s, w, m, error))
     return FALSE;
   if (m->kind == SRC_FILE)
-    return stream_file (s, w, m, buf, error);
+    return stream_file (s, w, m, error);
   if (m->kind == SRC_BYTES)
     {
       gsize len;
@@ -545,6 +562,8 @@ sealer_clear (Sealer *s)
   g_clear_pointer (&s->p7s, g_bytes_unref);
   g_clear_pointer (&s->tsr, g_bytes_unref);
   g_clear_pointer (&s->progress, tg_progress_free);
+  g_clear_pointer (&s->worker, bundle_chain_worker_free);
+  g_clear_pointer (&s->ring, bundle_ring_free);
   g_free (s->case_id);
 }
 
@@ -602,7 +621,6 @@ bundle_seal (const BundleSealOptions *o, GError **error)
   g_autoptr (JsonNode) record = NULL;
   g_autoptr (GError) local = NULL;
   g_autoptr (TgAtomicFile) out = NULL;
-  g_autofree guint8 *buf = NULL;
   const char *env;
   Writer w = { NULL, o->out_path };
   gboolean ok = FALSE;
@@ -689,8 +707,7 @@ bundle_seal (const BundleSealOptions *o, GError **error)
   add_member (&s, "data/", SRC_DIR);
   if (!load_identity (&s, error))
     goto out;
-  add_bytes (&s, "bagit.txt",
-             g_bytes_new_static ("BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n", 55), TRUE);
+  add_bytes (&s, "bagit.txt", g_bytes_new_static (BUNDLE_BAGIT_TXT, strlen (BUNDLE_BAGIT_TXT)), TRUE);
   if (!add_file (&s, "data/record.json", o->record_path, error))
     goto out;
   if (o->events_path != NULL && !add_file (&s, "data/events.jsonl", o->events_path, error))
@@ -744,17 +761,17 @@ bundle_seal (const BundleSealOptions *o, GError **error)
     goto out;
   w.a = archive_write_new ();
   archive_write_set_format_pax_restricted (w.a);
-  archive_write_set_bytes_per_block (w.a, 64 * 1024);
+  archive_write_set_bytes_per_block (w.a, 0); /* no blocking: data goes straight from our buffers */
   archive_write_set_bytes_in_last_block (w.a, 1);
   if (archive_write_open_fd (w.a, tg_atomic_file_get_fd (out)) != ARCHIVE_OK)
     {
       g_set_error (error, TG_ERROR, TG_ERROR_IO, "cannot start %s: %s", o->out_path, archive_error_string (w.a));
       goto out;
     }
-  buf = g_malloc (COPY_CHUNK);
+  s.ring = bundle_ring_new (4, COPY_CHUNK);
   s.progress = tg_progress_new ("sealing", s.progress_total);
   for (guint i = 0; i < s.members->len; i++)
-    if (!write_member (&s, &w, g_ptr_array_index (s.members, i), buf, error))
+    if (!write_member (&s, &w, g_ptr_array_index (s.members, i), error))
       goto out;
   if (archive_write_close (w.a) != ARCHIVE_OK)
     {

@@ -38,7 +38,8 @@ typedef struct {
   int fd;
   guint64 file_size;
   struct archive *a;
-  guint8 *buf;
+  BundleRing *ring;             /* read buffers, shared with the chain worker */
+  BundleChainWorker *worker;
   guint64 read_total;
   TgProgress *progress;
 
@@ -153,9 +154,12 @@ read_cb (struct archive *a, void *data, const void **out)
 {
   Verifier *v = data;
 
+  gsize size;
+  guint8 *buf = bundle_ring_next (v->ring, &size);
+
   for (;;)
     {
-      ssize_t n = read (v->fd, v->buf, READ_CHUNK);
+      ssize_t n = read (v->fd, buf, size);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -165,7 +169,7 @@ read_cb (struct archive *a, void *data, const void **out)
         }
       v->read_total += (guint64) n;
       tg_progress_update (v->progress, v->read_total);
-      *out = v->buf;
+      *out = buf;
       return n;
     }
 }
@@ -290,7 +294,9 @@ read_member_data (Verifier *v, const char *name, VMember *m, MemberKind kind, gs
     }
   if (kind == KIND_RECORDING && v->chain != NULL && bundle_chain_covers (v->chain, m->rel + 5))
     {
-      bundle_chain_begin_file (v->chain, m->rel + 5);
+      if (v->worker == NULL)
+        v->worker = bundle_chain_worker_new (v->chain, v->ring);
+      bundle_chain_worker_begin (v->worker, m->rel + 5);
       chained = TRUE;
     }
   else if (kind == KIND_RECORDING && g_hash_table_contains (v->members, "data/events.jsonl"))
@@ -305,13 +311,19 @@ read_member_data (Verifier *v, const char *name, VMember *m, MemberKind kind, gs
       EVP_DigestUpdate (md, block, len);
       if (keep)
         g_byte_array_append (keep, block, (guint) len);
-      if (chained && v->chain_error == NULL)
-        {
-          GError *e = NULL;
-          if (!bundle_chain_feed (v->chain, block, len, &e))
-            chain_finding (v, name, e);
-        }
+      if (chained)
+        bundle_chain_worker_feed (v->worker, block, len);
       expect += len;
+    }
+  if (chained)
+    {
+      GError *e = NULL;
+      guint64 unchained = 0;
+      if (!bundle_chain_worker_end (v->worker, expect, &unchained, &e))
+        chain_finding (v, name, e);
+      else if (unchained > 0 && r == ARCHIVE_EOF && expect == m->size)
+        warn (v, "the last %" G_GUINT64_FORMAT " bytes of %s are after the last hash-chain entry",
+              unchained, m->rel);
     }
   if (r != ARCHIVE_EOF)
     return FORMAT (v, name, "cannot read member %s: %s", name,
@@ -320,16 +332,6 @@ read_member_data (Verifier *v, const char *name, VMember *m, MemberKind kind, gs
     return FORMAT (v, name, "member %s holds %" G_GUINT64_FORMAT " bytes, its header says %" G_GUINT64_FORMAT,
                    name, expect, m->size);
   EVP_DigestFinal_ex (md, m->sha256, NULL);
-  if (chained && v->chain_error == NULL)
-    {
-      GError *e = NULL;
-      guint64 unchained = 0;
-      if (!bundle_chain_end_file (v->chain, m->size, &unchained, &e))
-        chain_finding (v, name, e);
-      else if (unchained > 0)
-        warn (v, "the last %" G_GUINT64_FORMAT " bytes of %s are after the last hash-chain entry",
-              unchained, m->rel);
-    }
   if (keep)
     m->contents = g_byte_array_free_to_bytes (g_steal_pointer (&keep));
   if (kind == KIND_EVENTS)
@@ -679,7 +681,7 @@ check_attributes (Verifier *v, const char *mn, const char *what, CMS_SignerInfo 
     }
   if (!v2)
     return FORMAT (v, mn, "%s has no signing-certificate-v2 attribute", what);
-  n = CMS_unsigned_get_attr_count (si);
+  n = MAX (CMS_unsigned_get_attr_count (si), 0); /* -1 means none */
   if (tst && n != 0)
     return FORMAT (v, mn, "%s carries unsigned attributes", what);
   if (!tst)
@@ -1222,7 +1224,7 @@ check_content (Verifier *v, Sig *s)
   VMember *rec = member (v, "data/record.json");
   g_autoptr (JsonNode) record = NULL;
   g_autoptr (GError) local = NULL;
-  static const char bagit_text[] = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
+  static const char bagit_text[] = BUNDLE_BAGIT_TXT;
   static const char *const info_keys[] = {
     "Bagging-Date", "Payload-Oxum", "Bag-Software-Agent", "Case-ID", "Action", "Certificate-Serial",
     "Officer", "Outcome", "Session-End", "Sealing-Date", "Timestamp-Nonce",
@@ -1305,7 +1307,8 @@ check_content (Verifier *v, Sig *s)
     return FORMAT (v, NULL, "member times differ from the Sealing-Date");
   {
     const ASN1_TIME *st = NULL;
-    ASN1_TYPE *at = CMS_signed_get0_data_by_OBJ (s->si, OBJ_nid2obj (NID_pkcs9_signingTime), -3, V_ASN1_ANY);
+    int idx = CMS_signed_get_attr_by_NID (s->si, NID_pkcs9_signingTime, -1);
+    ASN1_TYPE *at = idx >= 0 ? X509_ATTRIBUTE_get0_type (CMS_signed_get_attr (s->si, idx), 0) : NULL;
     gint64 signing = 0;
     if (at != NULL && (ASN1_TYPE_get (at) == V_ASN1_UTCTIME || ASN1_TYPE_get (at) == V_ASN1_GENERALIZEDTIME))
       st = (const ASN1_TIME *) at->value.asn1_string;
@@ -1397,7 +1400,7 @@ bundle_verify (const char *path, const BundleVerifyOptions *o, GError **error)
   v.opt = o;
   v.file_size = (guint64) st.st_size;
   r->bytes = v.file_size;
-  v.buf = g_malloc (READ_CHUNK);
+  v.ring = bundle_ring_new (4, READ_CHUNK);
   v.members = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, vmember_free);
   v.dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   if (!o->quiet_progress)
@@ -1420,7 +1423,8 @@ bundle_verify (const char *path, const BundleVerifyOptions *o, GError **error)
   if (v.a)
     archive_read_free (v.a);
   close (v.fd);
-  g_free (v.buf);
+  bundle_chain_worker_free (v.worker);
+  bundle_ring_free (v.ring);
   g_free (v.top);
   g_free (v.prev_name);
   g_free (v.chain_member);
