@@ -9,6 +9,7 @@
 
 typedef struct {
   GByteArray *out;
+  gboolean header_done; /* later writes (the data's zero filler) are dropped */
 } CaptureCtx;
 
 static la_ssize_t
@@ -16,7 +17,8 @@ capture_write (struct archive *a, void *data, const void *buf, size_t len)
 {
   CaptureCtx *ctx = data;
 
-  g_byte_array_append (ctx->out, buf, (guint) len);
+  if (!ctx->header_done)
+    g_byte_array_append (ctx->out, buf, (guint) len);
   return (la_ssize_t) len;
 }
 
@@ -49,7 +51,7 @@ bundle_tar_header (const char *name, gboolean is_dir, guint64 size, gint64 mtime
 {
   struct archive *a = archive_write_new ();
   struct archive_entry *e = archive_entry_new ();
-  CaptureCtx ctx = { g_byte_array_new () };
+  CaptureCtx ctx = { g_byte_array_new (), FALSE };
   GBytes *result = NULL;
 
   archive_write_set_format_pax_restricted (a);
@@ -68,12 +70,14 @@ bundle_tar_header (const char *name, gboolean is_dir, guint64 size, gint64 mtime
   if (archive_write_header (a, e) != ARCHIVE_OK)
     goto out;
   result = g_bytes_new (ctx.out->data, ctx.out->len);
+  ctx.header_done = TRUE;
 
 out:
   if (result == NULL)
     g_set_error (error, TG_ERROR, TG_ERROR_FAILED, "cannot encode tar header for %s: %s", name,
                  archive_error_string (a) ? archive_error_string (a) : "unknown error");
-  archive_write_fail (a);
+  /* Not archive_write_fail(): libarchive 3.6 leaks the client state on that
+   * path. Closing writes the entry's zero filler, which capture_write drops. */
   archive_write_free (a);
   archive_entry_free (e);
   g_byte_array_unref (ctx.out);
