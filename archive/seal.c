@@ -570,7 +570,7 @@ sealer_clear (Sealer *s)
 static gboolean
 check_names (const BundleSealOptions *o, GError **error)
 {
-  g_autoptr (GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   if (o->recordings == NULL || o->recordings->len == 0)
     {
@@ -586,7 +586,7 @@ check_names (const BundleSealOptions *o, GError **error)
                        "recording name %s is not recording[-N].mkv or recording[-N].webm", in->name);
           return FALSE;
         }
-      if (!g_hash_table_add (names, (gpointer) in->name))
+      if (!g_hash_table_add (names, g_strdup (in->name)))
         {
           g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "recording %s given twice", in->name);
           return FALSE;
