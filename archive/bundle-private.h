@@ -26,6 +26,7 @@ G_BEGIN_DECLS
 #define BUNDLE_MAX_TSA_REPLY    (256u * 1024)
 
 #define BUNDLE_TAR_BLOCK 512
+#define BUNDLE_GENTIME_SLACK 3600 /* genTime may differ from Sealing-Date by this much (s) */
 #define BUNDLE_BAGIT_TXT "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (X509, X509_free)
@@ -80,6 +81,9 @@ gboolean bundle_name_is_safe (const char *name);
 /* Builds a request over SHA-256(@data) with a nonce and certReq. */
 TS_REQ *bundle_ts_request_new (const guint8 *data, gsize len, guint64 nonce, const char *policy,
                                GError **error);
+/* Refuses a reply Testigo's verifier would refuse: non-DER, status text or
+ * failure info, unsigned attributes, no ESS v2, foreign or repeated certs. */
+gboolean bundle_ts_response_check_strict (GBytes *response_der, BundleCertStack *tsa_certs, GError **error);
 /* The token (a DER ContentInfo) from a TimeStampResp after checking status. */
 GBytes *bundle_ts_response_token (GBytes *response_der, GError **error);
 

@@ -252,6 +252,17 @@ load_identity (Sealer *s, GError **error)
       tg_set_error_openssl (error, "%s does not match %s", key_path, cert_path);
       return FALSE;
     }
+  {
+    /* A seal by a certificate that is not valid when sealing never verifies. */
+    time_t t = (time_t) s->sealing_time;
+    if (X509_cmp_time (X509_get0_notBefore (s->cert), &t) >= 0 || X509_cmp_time (X509_get0_notAfter (s->cert), &t) <= 0)
+      {
+        g_autofree char *when = tg_time_format (s->sealing_time);
+        g_set_error (error, TG_ERROR, TG_ERROR_CRYPTO, "the sealing certificate %s is not valid at the sealing time %s",
+                     cert_path, when);
+        return FALSE;
+      }
+  }
   s->chain_certs = sk_X509_new_null ();
   for (int i = 1; i < sk_X509_num (certs); i++)
     sk_X509_push (s->chain_certs, X509_dup (sk_X509_value (certs, i)));
@@ -275,6 +286,17 @@ load_identity (Sealer *s, GError **error)
       g_autoptr (BundleCrlStack) crls = bundle_load_crls (crl_path, error);
       if (crls == NULL)
         return FALSE;
+      for (int i = 0; i < sk_X509_CRL_num (crls); i++)
+        {
+          X509_REVOKED *rev = NULL;
+          X509_CRL *crl = sk_X509_CRL_value (crls, i);
+          if (X509_NAME_cmp (X509_CRL_get_issuer (crl), X509_get_issuer_name (s->cert)) == 0
+              && X509_CRL_get0_by_cert (crl, &rev, s->cert) == 1)
+            {
+              g_set_error (error, TG_ERROR, TG_ERROR_CRYPTO, "the sealing certificate is revoked in %s", crl_path);
+              return FALSE;
+            }
+        }
       add_bytes (s, "certs/revocation.pem", bundle_crls_to_pem (crls), TRUE);
     }
   {
@@ -493,6 +515,20 @@ sign_tag_manifest (Sealer *s, GBytes *tagmanifest, GError **error)
       tg_set_error_openssl (error, "the time-stamp reply does not verify");
       return FALSE;
     }
+  if (!bundle_ts_response_check_strict (resp_der, s->tsa_certs, error))
+    return FALSE;
+  {
+    gint64 gen_time = 0;
+    TS_TST_INFO *tst = TS_RESP_get_tst_info (resp);
+    if (tst == NULL || !bundle_asn1_time_to_unix (TS_TST_INFO_get_time (tst), &gen_time)
+        || gen_time < s->sealing_time - BUNDLE_GENTIME_SLACK || gen_time > s->sealing_time + BUNDLE_GENTIME_SLACK)
+      {
+        g_set_error (error, TG_ERROR, TG_ERROR_CRYPTO,
+                     "the TSA's genTime is more than %d s away from the sealing time; check both clocks",
+                     BUNDLE_GENTIME_SLACK);
+        return FALSE;
+      }
+  }
   token = bundle_ts_response_token (resp_der, error);
   if (token == NULL)
     return FALSE;
@@ -665,6 +701,25 @@ bundle_seal (const BundleSealOptions *o, GError **error)
       goto out;
     }
   s.case_id = g_strdup (json_string_at (record, "case", "id"));
+  {
+    g_autofree char *top = g_strconcat (s.case_id ? s.case_id : "", "/", NULL);
+    if (s.case_id == NULL || strchr (s.case_id, '/') != NULL || !bundle_name_is_safe (top))
+      {
+        g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "case id %s cannot name the bag directory",
+                     s.case_id ? s.case_id : "(none)");
+        goto out;
+      }
+  }
+  /* Sealing comes after the session: a seal dated before its end never verifies. */
+  {
+    gint64 ended = 0;
+    const char *ended_at = json_string_at (record, "session", "ended_at");
+    if (ended_at != NULL && tg_time_parse (ended_at, &ended) && s.sealing_time < ended)
+      {
+        g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "the sealing time is before the session end (%s)", ended_at);
+        goto out;
+      }
+  }
 
   if (o->events_path != NULL)
     {
@@ -674,6 +729,12 @@ bundle_seal (const BundleSealOptions *o, GError **error)
       if (s.chain == NULL)
         {
           g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "%s: %s", o->events_path, local->message);
+          goto out;
+        }
+      if (s.sealing_time < bundle_chain_session_end (s.chain))
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "the sealing time is before the session-end event of %s",
+                       o->events_path);
           goto out;
         }
     }
@@ -698,6 +759,7 @@ bundle_seal (const BundleSealOptions *o, GError **error)
       EVP_DigestUpdate (md, &t, sizeof t);
       EVP_DigestFinal_ex (md, d, NULL);
       memcpy (&s.nonce, d, sizeof s.nonce);
+      s.nonce = GUINT64_FROM_BE (s.nonce); /* the first 8 bytes, big-endian, on any host */
     }
   s.nonce &= G_GUINT64_CONSTANT (0x7fffffffffffffff);
 

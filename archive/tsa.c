@@ -361,3 +361,71 @@ bundle_tsa_http_post (const char *url, GBytes *request, GError **error)
     }
   return g_byte_array_free_to_bytes (g_steal_pointer (&body));
 }
+
+gboolean
+bundle_ts_response_check_strict (GBytes *response_der, BundleCertStack *tsa_certs, GError **error)
+{
+  gsize len;
+  const guint8 *der = g_bytes_get_data (response_der, &len);
+  const guint8 *p = der;
+  g_autoptr (TS_RESP) resp = d2i_TS_RESP (NULL, &p, (long) len);
+  TS_STATUS_INFO *st;
+  guint8 *again = NULL, *tok = NULL;
+  int again_len, tok_len;
+  const guint8 *tp;
+  g_autoptr (CMS_ContentInfo) cms = NULL;
+  g_autoptr (BundleCertStack) certs = NULL;
+  g_autoptr (BundleCrlStack) crls = NULL;
+  CMS_SignerInfo *si;
+  const char *why = NULL;
+
+  if (resp == NULL || p != der + len)
+    why = "is not one DER TimeStampResp";
+  else if ((again_len = i2d_TS_RESP (resp, &again)) != (int) len || memcmp (again, der, len) != 0)
+    why = "is not in the DER encoding it re-encodes to";
+  else if ((st = TS_RESP_get_status_info (resp)) == NULL
+           || ASN1_INTEGER_get (TS_STATUS_INFO_get0_status (st)) != TS_STATUS_GRANTED
+           || TS_STATUS_INFO_get0_text (st) != NULL || TS_STATUS_INFO_get0_failure_info (st) != NULL)
+    why = "must be granted with no status text or failure info";
+  else if (TS_RESP_get_token (resp) == NULL || (tok_len = i2d_PKCS7 (TS_RESP_get_token (resp), &tok)) <= 0)
+    why = "carries no token";
+  else
+    {
+      tp = tok;
+      cms = d2i_CMS_ContentInfo (NULL, &tp, tok_len);
+      if (cms == NULL || sk_CMS_SignerInfo_num (CMS_get0_SignerInfos (cms)) != 1)
+        why = "token is not SignedData with one signer";
+      else
+        {
+          si = sk_CMS_SignerInfo_value (CMS_get0_SignerInfos (cms), 0);
+          certs = CMS_get1_certs (cms);
+          crls = CMS_get1_crls (cms);
+          if (CMS_unsigned_get_attr_count (si) > 0)
+            why = "token carries unsigned attributes";
+          else if (CMS_signed_get_attr_by_NID (si, NID_id_smime_aa_signingCertificateV2, -1) < 0)
+            why = "token has no ESS signing-certificate-v2 (RFC 5816)";
+          else if (crls != NULL && sk_X509_CRL_num (crls) > 0)
+            why = "token embeds CRLs";
+          for (int i = 0; why == NULL && certs && i < sk_X509_num (certs); i++)
+            {
+              gboolean known = FALSE;
+              for (int k = 0; k < sk_X509_num (tsa_certs); k++)
+                known |= X509_cmp (sk_X509_value (certs, i), sk_X509_value (tsa_certs, k)) == 0;
+              for (int j = i + 1; j < sk_X509_num (certs); j++)
+                if (X509_cmp (sk_X509_value (certs, i), sk_X509_value (certs, j)) == 0)
+                  known = FALSE;
+              if (!known)
+                why = "token embeds a certificate twice or one outside the TSA chain given with --tsa-cert";
+            }
+        }
+    }
+  OPENSSL_free (again);
+  OPENSSL_free (tok);
+  ERR_clear_error ();
+  if (why != NULL)
+    {
+      g_set_error (error, TG_ERROR, TG_ERROR_CRYPTO, "the time-stamp reply %s; Testigo's verifier would refuse it", why);
+      return FALSE;
+    }
+  return TRUE;
+}

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #define READ_CHUNK (1u << 20)
-#define GENTIME_SLACK (3600)  /* genTime may differ from Sealing-Date by this much */
 
 typedef struct {
   char *rel;          /* name relative to the bag root */
@@ -301,6 +300,8 @@ read_member_data (Verifier *v, const char *name, VMember *m, MemberKind kind, gs
     }
   else if (kind == KIND_RECORDING && g_hash_table_contains (v->members, "data/events.jsonl"))
     warn (v, "%s is not covered by the events hash chain", m->rel);
+  else if (kind == KIND_RECORDING)
+    warn (v, "the bundle has no data/events.jsonl: %s is not hash-chained from capture", m->rel);
 
   EVP_DigestInit_ex (md, EVP_sha256 (), NULL);
   while ((r = archive_read_data_block (v->a, &block, &len, &offset)) == ARCHIVE_OK)
@@ -647,7 +648,7 @@ check_manifest (Verifier *v, const char *rel, gboolean tag)
       GList *left = g_hash_table_get_keys (h);
       g_autofree char *n = mname (v, left->data);
       g_list_free (left);
-      return FORMAT (v, n, "%s lists %s, which is not in the bundle", rel, n);
+      return FORMAT (v, n, "%s lists %s, which is not in the bundle or not in its scope", rel, n);
     }
   return TRUE;
 }
@@ -892,23 +893,6 @@ check_signature_crypto (Verifier *v, Sig *s)
   guint8 *tmp = NULL;
   int tmplen;
 
-  if ((s->sealing = read_cert_member (v, "certs/sealing.pem")) == NULL
-      || (s->tsa_certs = read_cert_member (v, "certs/tsa.pem")) == NULL)
-    return FALSE;
-  if (member (v, "certs/revocation.pem") != NULL)
-    {
-      VMember *m = member (v, "certs/revocation.pem");
-      g_autofree char *mn = mname (v, "certs/revocation.pem");
-      g_autoptr (GBytes) canon = NULL;
-      der = g_bytes_get_data (m->contents, &len);
-      s->crls = bundle_parse_crls ((const char *) (der ? der : (const guint8 *) ""), len, mn, NULL);
-      if (s->crls == NULL)
-        return FORMAT (v, mn, "%s holds no CRL", mn);
-      canon = bundle_crls_to_pem (s->crls);
-      if (!g_bytes_equal (canon, m->contents))
-        return FORMAT (v, mn, "%s is not canonical PEM", mn);
-    }
-
   /* The CMS signature over the tag manifest. */
   der = g_bytes_get_data (p7s->contents, &len);
   if ((s->cms = parse_der_cms (v, p7s_name, p7s_name, der, len)) == NULL)
@@ -926,15 +910,6 @@ check_signature_crypto (Verifier *v, Sig *s)
       return FORMAT (v, p7s_name, "%s uses digest %s; SHA-2 is required", p7s_name,
                      OBJ_nid2sn (OBJ_obj2nid (dig->algorithm)));
   }
-  if (!check_attributes (v, p7s_name, p7s_name, s->si, FALSE)
-      || !check_embedded (v, p7s_name, p7s_name, s->cms, s->sealing))
-    return FALSE;
-  signer = sk_X509_value (s->sealing, 0);
-  if (CMS_SignerInfo_cert_cmp (s->si, signer) != 0)
-    return fail (v, BUNDLE_INDETERMINATE, "NO_SIGNING_CERTIFICATE_FOUND", p7s_name,
-                 "the signer of %s is not the first certificate of certs/sealing.pem", p7s_name);
-  v->r->signer = bundle_x509_subject (signer);
-
   /* message digest first: a changed tag manifest is a HASH_FAILURE */
   if (!get_message_digest (s->si, &md, &md_len))
     return FORMAT (v, p7s_name, "%s has no message-digest attribute", p7s_name);
@@ -950,6 +925,38 @@ check_signature_crypto (Verifier *v, Sig *s)
       return HASH (v, tm_name, "%s does not match the digest its signature covers", tm_name);
     (void) tm_digest;
   }
+  /* The tag manifest is authentic if the signature verifies below; check
+   * what it lists now, so that a changed certificate or bag-info.txt is a
+   * HASH_FAILURE rather than whatever parsing it would say. */
+  if (!check_manifest (v, "tagmanifest-sha256.txt", TRUE))
+    return FALSE;
+
+  if ((s->sealing = read_cert_member (v, "certs/sealing.pem")) == NULL
+      || (s->tsa_certs = read_cert_member (v, "certs/tsa.pem")) == NULL)
+    return FALSE;
+  if (member (v, "certs/revocation.pem") != NULL)
+    {
+      VMember *m = member (v, "certs/revocation.pem");
+      g_autofree char *mn = mname (v, "certs/revocation.pem");
+      g_autoptr (GBytes) canon = NULL;
+      der = g_bytes_get_data (m->contents, &len);
+      s->crls = bundle_parse_crls ((const char *) (der ? der : (const guint8 *) ""), len, mn, NULL);
+      if (s->crls == NULL)
+        return FORMAT (v, mn, "%s holds no CRL", mn);
+      canon = bundle_crls_to_pem (s->crls);
+      if (!g_bytes_equal (canon, m->contents))
+        return FORMAT (v, mn, "%s is not canonical PEM", mn);
+    }
+
+  if (!check_attributes (v, p7s_name, p7s_name, s->si, FALSE)
+      || !check_embedded (v, p7s_name, p7s_name, s->cms, s->sealing))
+    return FALSE;
+  signer = sk_X509_value (s->sealing, 0);
+  if (CMS_SignerInfo_cert_cmp (s->si, signer) != 0)
+    return fail (v, BUNDLE_INDETERMINATE, "NO_SIGNING_CERTIFICATE_FOUND", p7s_name,
+                 "the signer of %s is not the first certificate of certs/sealing.pem", p7s_name);
+  v->r->signer = bundle_x509_subject (signer);
+
   content = BIO_new_mem_buf (g_bytes_get_data (tm->contents, NULL), (int) g_bytes_get_size (tm->contents));
   {
     g_autoptr (BundleCertStack) signers = sk_X509_new_null ();
@@ -1316,9 +1323,9 @@ check_content (Verifier *v, Sig *s)
       return fail (v, BUNDLE_INDETERMINATE, "SIG_CONSTRAINTS_FAILURE", NULL,
                    "the signingTime of the seal is not the Sealing-Date");
   }
-  if (s->gen_time < t - GENTIME_SLACK || s->gen_time > t + GENTIME_SLACK)
+  if (s->gen_time < t - BUNDLE_GENTIME_SLACK || s->gen_time > t + BUNDLE_GENTIME_SLACK)
     return fail (v, BUNDLE_INDETERMINATE, "TIMESTAMP_ORDER_FAILURE", NULL,
-                 "genTime is more than %d s away from the Sealing-Date", GENTIME_SLACK);
+                 "genTime is more than %d s away from the Sealing-Date", BUNDLE_GENTIME_SLACK);
   val = record_string (record, "session", "ended_at");
   if (val != NULL && tg_time_parse (val, &t) && s->gen_time < t)
     return fail (v, BUNDLE_INDETERMINATE, "TIMESTAMP_ORDER_FAILURE", NULL,
@@ -1409,7 +1416,6 @@ bundle_verify (const char *path, const BundleVerifyOptions *o, GError **error)
   (void) (read_tar (&v)
           && require_members (&v)
           && check_signature_crypto (&v, &s)
-          && check_manifest (&v, "tagmanifest-sha256.txt", TRUE)
           && check_manifest (&v, "manifest-sha256.txt", FALSE)
           && (v.chain_error == NULL
               || HASH (&v, v.chain_member, "%s", v.chain_error->message))
