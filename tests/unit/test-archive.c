@@ -201,12 +201,28 @@ test_worker (void)
   bundle_chain_worker_free (w);
 }
 
+/* Test vectors: the verifier accepts only headers byte-identical to what
+ * libarchive writes today. If a libarchive update changes its encoding,
+ * bundles already sealed would stop verifying: this test fails first. */
+static void
+test_tar_vectors (void)
+{
+  g_autoptr (GBytes) f = bundle_tar_header ("C-1/data/recording.mkv", FALSE, 1234567, 1700000000, NULL);
+  g_autoptr (GBytes) d = bundle_tar_header ("C-1/data/", TRUE, 0, 1700000000, NULL);
+  g_autofree char *fh = tg_sha256_hex (g_bytes_get_data (f, NULL), g_bytes_get_size (f));
+  g_autofree char *dh = tg_sha256_hex (g_bytes_get_data (d, NULL), g_bytes_get_size (d));
+
+  g_assert_cmpstr (fh, ==, "b8314145bd5154f95d86aa65ce08de12bcb171571a819feec59bbe6ecf738801");
+  g_assert_cmpstr (dh, ==, "913cdaddbd18360ce8ca415acde037ed94842cf52605f39ca300fc2e57159879");
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/archive/names", test_names);
   g_test_add_func ("/archive/tar-header", test_tar_header);
+  g_test_add_func ("/archive/tar-vectors", test_tar_vectors);
   g_test_add_func ("/archive/chain", test_chain);
   g_test_add_func ("/archive/chain-rejects", test_chain_rejects);
   g_test_add_func ("/archive/chain-worker", test_worker);
