@@ -759,6 +759,110 @@ check_embedded (Verifier *v, const char *mn, const char *what, CMS_ContentInfo *
   return TRUE;
 }
 
+/* Reads the next DER header; FALSE on malformed input. */
+static gboolean
+der_next (const guint8 **p, const guint8 *end, long *len, int *tag, int *klass)
+{
+  int r;
+
+  if (*p >= end)
+    return FALSE;
+  r = ASN1_get_object (p, len, tag, klass, end - *p);
+  return (r & 0x80) == 0 && *len <= end - *p;
+}
+
+/* The version INTEGERs of a SignedData and its one SignerInfo. They are
+ * covered by no signature, so RFC 5652 §5.1/§5.3 fixes them and we check:
+ * otherwise a flipped version byte would leave a bundle that still verifies. */
+static gboolean
+cms_versions (const guint8 *der, gsize len, long *sd_version, long *si_version)
+{
+  const guint8 *p = der, *end = der + len, *sd_end;
+  long l;
+  int tag, klass;
+  ASN1_INTEGER *ai;
+
+  /* ContentInfo { contentType OID, [0] EXPLICIT SignedData } */
+  if (!der_next (&p, end, &l, &tag, &klass) || tag != V_ASN1_SEQUENCE)
+    return FALSE;
+  if (!der_next (&p, end, &l, &tag, &klass) || tag != V_ASN1_OBJECT)
+    return FALSE;
+  p += l;
+  if (!der_next (&p, end, &l, &tag, &klass) || klass != V_ASN1_CONTEXT_SPECIFIC || tag != 0)
+    return FALSE;
+  if (!der_next (&p, end, &l, &tag, &klass) || tag != V_ASN1_SEQUENCE)
+    return FALSE;
+  sd_end = p + l;
+  ai = d2i_ASN1_INTEGER (NULL, &p, sd_end - p);
+  if (ai == NULL)
+    return FALSE;
+  *sd_version = ASN1_INTEGER_get (ai);
+  ASN1_INTEGER_free (ai);
+  /* digestAlgorithms SET, encapContentInfo SEQUENCE, [0] certificates, [1] crls */
+  for (;;)
+    {
+      const guint8 *here = p;
+      if (!der_next (&p, sd_end, &l, &tag, &klass))
+        return FALSE;
+      if (klass == V_ASN1_UNIVERSAL && tag == V_ASN1_SET && here != der && p + l == sd_end)
+        break; /* the last SET is signerInfos */
+      p += l;
+    }
+  if (!der_next (&p, sd_end, &l, &tag, &klass) || tag != V_ASN1_SEQUENCE)
+    return FALSE;
+  ai = d2i_ASN1_INTEGER (NULL, &p, sd_end - p);
+  if (ai == NULL)
+    return FALSE;
+  *si_version = ASN1_INTEGER_get (ai);
+  ASN1_INTEGER_free (ai);
+  return TRUE;
+}
+
+/* Fields of a SignedData no signature covers and DER leaves free: versions
+ * and algorithm parameters. Each must be the one value RFC 5652 / RFC 4055
+ * allow for what the structure holds. */
+static gboolean
+check_unsigned_fields (Verifier *v, const char *mn, const char *what, CMS_ContentInfo *cms,
+                       const guint8 *der, gsize len)
+{
+  CMS_SignerInfo *si = sk_CMS_SignerInfo_value (CMS_get0_SignerInfos (cms), 0);
+  ASN1_OCTET_STRING *keyid = NULL;
+  X509_ALGOR *dig = NULL, *sig = NULL;
+  const ASN1_OBJECT *obj;
+  int ptype;
+  const void *pval;
+  long sd_version = -1, si_version = -1, want_si, want_sd;
+
+  if (!cms_versions (der, len, &sd_version, &si_version))
+    return FORMAT (v, mn, "%s: cannot read the SignedData structure", what);
+  CMS_SignerInfo_get0_signer_id (si, &keyid, NULL, NULL);
+  want_si = keyid != NULL ? 3 : 1;
+  want_sd = (want_si == 3 || OBJ_obj2nid (CMS_get0_eContentType (cms)) != NID_pkcs7_data) ? 3 : 1;
+  if (si_version != want_si || sd_version != want_sd)
+    return FORMAT (v, mn, "%s: SignedData version %ld and SignerInfo version %ld, RFC 5652 requires %ld and %ld",
+                   what, sd_version, si_version, want_sd, want_si);
+  CMS_SignerInfo_get0_algs (si, NULL, NULL, &dig, &sig);
+  X509_ALGOR_get0 (&obj, &ptype, &pval, dig);
+  if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL)
+    return FORMAT (v, mn, "%s: the digest algorithm has parameters", what);
+  X509_ALGOR_get0 (&obj, &ptype, &pval, sig);
+  switch (OBJ_obj2nid (obj))
+    {
+    case NID_rsaEncryption:
+    case NID_sha256WithRSAEncryption:
+    case NID_sha384WithRSAEncryption:
+    case NID_sha512WithRSAEncryption:
+      if (ptype != V_ASN1_NULL)
+        return FORMAT (v, mn, "%s: RSA signature parameters must be NULL (RFC 4055)", what);
+      break;
+    default:
+      if (ptype != V_ASN1_UNDEF)
+        return FORMAT (v, mn, "%s: the signature algorithm %s takes no parameters here", what,
+                       OBJ_nid2sn (OBJ_obj2nid (obj)));
+    }
+  return TRUE;
+}
+
 static CMS_ContentInfo *
 parse_der_cms (Verifier *v, const char *mn, const char *what, const guint8 *der, gsize len)
 {
@@ -788,6 +892,11 @@ parse_der_cms (Verifier *v, const char *mn, const char *what, const guint8 *der,
     {
       CMS_ContentInfo_free (cms);
       FORMAT (v, mn, "%s is not SignedData with exactly one signer", what);
+      return NULL;
+    }
+  if (!check_unsigned_fields (v, mn, what, cms, der, len))
+    {
+      CMS_ContentInfo_free (cms);
       return NULL;
     }
   return cms;
