@@ -4,12 +4,15 @@
 #include "config.h"
 #include "bundle.h"
 #include "tg-common.h"
+#include "sig.h"
 
 #include <glib-unix.h>
 #include <libsoup/soup.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 enum {
   EXIT_PASSED = 0,
@@ -418,6 +421,95 @@ cmd_tsa (int argc, char **argv)
   return EXIT_PASSED;
 }
 
+/* ---- officer add ---- */
+static char *
+read_password_prompt (const char *prompt)
+{
+  struct termios old, quiet;
+  char buf[1100];
+  gboolean tty = isatty (STDIN_FILENO);
+  char *nl;
+
+  if (tty)
+    {
+      fputs (prompt, stderr);
+      fflush (stderr);
+      if (tcgetattr (STDIN_FILENO, &old) != 0)
+        return NULL;
+      quiet = old;
+      quiet.c_lflag &= ~(tcflag_t) ECHO;
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+  if (fgets (buf, sizeof buf, stdin) == NULL)
+    buf[0] = '\0';
+  if (tty)
+    {
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &old);
+      fputs ("\n", stderr);
+    }
+  if ((nl = strchr (buf, '\n')) != NULL)
+    *nl = '\0';
+  return g_strdup (buf);
+}
+
+static int
+cmd_officer (int argc, char **argv)
+{
+  g_autofree char *state = NULL, *pwfile = NULL, *name = NULL, *password = NULL;
+  GOptionEntry entries[] = {
+    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state, "testigod state directory (default $XDG_STATE_HOME/testigo)", "DIR" },
+    { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &pwfile, "read the password from the first line of FILE", "FILE" },
+    { "name", 0, 0, G_OPTION_ARG_STRING, &name, "display name (default: the id)", "NAME" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("add ID — add an RA officer account to testigod's database");
+  g_autoptr (GError) error = NULL;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!parse_options (ctx, &argc, &argv, "officer"))
+    return EXIT_USAGE;
+  if (argc != 3 || strcmp (argv[1], "add") != 0)
+    {
+      fprintf (stderr, "usage: testigo officer add ID [--name NAME] [--password-file FILE] [--state-dir DIR]\n");
+      return EXIT_USAGE;
+    }
+  if (state == NULL)
+    state = sig_default_state_dir ();
+  if (pwfile != NULL)
+    {
+      g_autofree char *data = NULL;
+      gsize len = 0;
+      char *nl;
+      if (!tg_file_get_contents_capped (pwfile, 4096, &data, &len, &error))
+        return report_error ("officer", g_steal_pointer (&error));
+      if ((nl = strpbrk (data, "\r\n")) != NULL)
+        *nl = '\0';
+      password = g_steal_pointer (&data);
+    }
+  else
+    {
+      g_autofree char *again = NULL;
+      password = read_password_prompt ("Password: ");
+      if (isatty (STDIN_FILENO))
+        {
+          again = read_password_prompt ("Again: ");
+          if (g_strcmp0 (password, again) != 0)
+            {
+              fprintf (stderr, "testigo officer: the passwords differ\n");
+              return EXIT_USAGE;
+            }
+        }
+    }
+  if (!sig_officer_add (state, argv[2], name ? name : argv[2], password, &error))
+    {
+      memset (password, 0, strlen (password));
+      return report_error ("officer", g_steal_pointer (&error));
+    }
+  memset (password, 0, strlen (password));
+  printf ("officer %s added to %s\n", argv[2], state);
+  return EXIT_PASSED;
+}
+
 static void
 usage (FILE *out)
 {
@@ -429,6 +521,7 @@ usage (FILE *out)
            "  verify --ca-file ROOT.pem B.tar    verify a bundle (0 passed, 1 failed, 2 indeterminate)\n"
            "  inspect B.tar                      list what a bundle holds\n"
            "  tsa serve --keys DIR --listen A:P  run the built-in RFC 3161 TSA over HTTP\n"
+           "  officer add ID [--password-file F] add an officer account to testigod's database\n"
            "  version                            print the version\n"
            "Each command takes --help. Exit codes: see testigo(1).\n");
 }
@@ -452,6 +545,8 @@ main (int argc, char **argv)
     return cmd_inspect (argc - 1, argv + 1);
   if (strcmp (argv[1], "tsa") == 0)
     return cmd_tsa (argc - 1, argv + 1);
+  if (strcmp (argv[1], "officer") == 0)
+    return cmd_officer (argc - 1, argv + 1);
   if (strcmp (argv[1], "version") == 0 || strcmp (argv[1], "--version") == 0)
     {
       printf ("testigo %s\n", TESTIGO_VERSION);

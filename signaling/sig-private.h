@@ -1,0 +1,152 @@
+/* sig-private.h — testigod internals, shared between the signaling/ files. */
+#pragma once
+
+#include "sig.h"
+#include "tg-common.h"
+#include "tg-schema.h"
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <sqlite3.h>
+
+G_BEGIN_DECLS
+
+/* ---- caps and defaults (docs/protocol.md lists them) ---- */
+#define SIG_MAX_BODY          ((gsize) 64 * 1024)  /* HTTP JSON bodies */
+#define SIG_MAX_CLOSE_BODY    ((gsize) 256 * 1024) /* close: the checklist */
+#define SIG_MAX_WS_MESSAGE    ((gsize) 64 * 1024)  /* one WebSocket message, answered with an error */
+#define SIG_MAX_WS_FRAME      ((guint64) 256 * 1024) /* beyond this libsoup closes the socket (1009) */
+#define SIG_MAX_RECORDER_LINE ((gsize) 64 * 1024)  /* one JSON line to/from the recorder */
+#define SIG_MAX_SDP           ((gsize) 32 * 1024)
+#define SIG_MAX_CANDIDATE     ((gsize) 1024)
+#define SIG_LOGIN_WINDOW      (15 * 60)            /* seconds */
+#define SIG_LOGIN_MAX_FAILS   5
+#define SIG_COOKIE            "testigo_session"
+#define SIG_MAX_PEERS         512                  /* open WebSockets; more are refused (4503) */
+
+struct _SigConfig {
+  char *config_file;
+  char *state_dir;
+  char *web_root;
+  char *listen_host;
+  int port;
+  char *tls_cert, *tls_key;
+  char *recorder;
+  gboolean recorder_loopback;
+  char **stun;               /* stun:host:port */
+  char **turn;               /* turn:host:port?transport=udp */
+  char *turn_username, *turn_credential;
+  int join_ttl;              /* seconds */
+  int login_ttl;
+  int heartbeat_interval, heartbeat_timeout;
+  int stop_timeout;
+  char *issuer;              /* issuer DN of the holders' certificates */
+  int retention_years;
+};
+
+typedef struct _SigPeer SigPeer;
+typedef struct _SigLive SigLive;
+typedef struct _SigRecorder SigRecorder;
+
+typedef enum { SIG_ROLE_NONE, SIG_ROLE_OFFICER, SIG_ROLE_SIGNATORY } SigRole;
+
+struct _SigServer {
+  SigConfig *cfg;
+  char *db_path, *keys_dir, *evidence_dir, *sessions_dir;
+  sqlite3 *db;
+  SoupServer *soup;
+  gboolean tls;
+  GHashTable *live;          /* session id → SigLive */
+  GPtrArray *peers;          /* SigPeer *, every open WebSocket */
+  guint heartbeat_id;
+  char *dummy_hash;          /* argon2 hash verified for unknown accounts */
+};
+
+struct _SigPeer {
+  SigServer *srv;
+  SoupWebsocketConnection *ws;
+  SigRole role;
+  char *session_id;
+  char *officer_id;          /* officer: from the cookie */
+  char *user_agent;
+  char *remote;
+  char *origin;
+  gint64 last_seen;          /* monotonic µs */
+  gint64 connected_at;       /* monotonic µs */
+  gboolean gone;
+};
+
+struct _SigLive {
+  SigServer *srv;
+  char *id, *case_id, *officer_id;
+  char *dir;
+  SigPeer *officer, *signatory;
+  SigRecorder *rec;
+  gboolean offered[3];       /* by role: an offer was relayed on the current connection */
+  int part;                  /* the current recording part, -1 before the first */
+  gint64 part_wall_ms;       /* wall-clock time the current part started */
+  guint still_count;
+  gboolean closing;
+};
+
+/* ---- util (sig-util.c) ---- */
+char *sig_random_token (gsize bytes);                 /* base64url, no padding */
+char *sig_now_iso_ms (void);                          /* RFC 3339 UTC with milliseconds */
+char *sig_iso_from_ms (gint64 unix_ms);
+gint64 sig_now_ms (void);
+gboolean sig_const_eq (const char *a, const char *b);
+char *sig_hash_password (const char *password, GError **error);
+gboolean sig_verify_password (const char *hash, const char *password);
+char *sig_json_to_string (JsonNode *node);
+char *sig_object_to_string (JsonObject *obj);
+gboolean sig_identifier_ok (const char *s);
+gboolean sig_text_ok (const char *s, glong min_chars, glong max_chars);
+void sig_browser_from_ua (const char *ua, char **name, char **version);
+gboolean sig_mkdir_private (const char *path, GError **error);
+
+/* ---- database (sig-db.c) ---- */
+sqlite3 *sig_db_open (const char *path, GError **error);
+gboolean sig_db_exec (sqlite3 *db, const char *sql, GError **error);
+sqlite3_stmt *sig_db_prepare (sqlite3 *db, const char *sql, GError **error);
+void sig_db_set_error (sqlite3 *db, GError **error, const char *what);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
+gboolean sig_db_session_event (SigServer *srv, const char *session_id, JsonObject *event, GError **error);
+JsonObject *sig_db_case_json (SigServer *srv, const char *case_id);
+JsonObject *sig_db_session_json (SigServer *srv, const char *session_id);
+const char *sig_col (sqlite3_stmt *st, int i);
+void sig_session_set_state (SigServer *srv, const char *session_id, const char *state);
+
+/* ---- HTTP (sig-http.c) ---- */
+void sig_http_setup (SigServer *srv);
+void sig_reply_json (SoupServerMessage *msg, guint status, JsonObject *obj);
+void sig_reply_error (SoupServerMessage *msg, guint status, const char *field, const char *fmt, ...)
+  G_GNUC_PRINTF (4, 5);
+char *sig_officer_from_cookie (SigServer *srv, SoupMessageHeaders *headers, char **csrf_out);
+
+/* ---- WebSocket (sig-ws.c) ---- */
+void sig_ws_setup (SigServer *srv);
+void sig_peer_send (SigPeer *peer, JsonObject *obj);
+void sig_peer_send_error (SigPeer *peer, const char *code, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+void sig_live_notify (SigLive *live, SigRole to, JsonObject *obj);
+SigLive *sig_live_get (SigServer *srv, const char *session_id, gboolean create);
+void sig_live_free (SigLive *live);
+JsonArray *sig_ice_servers_json (SigConfig *cfg);
+void sig_server_event (SigLive *live, JsonObject *event);
+
+/* ---- recorder (sig-recorder.c) ---- */
+gboolean sig_recorder_available (SigServer *srv, char **why);
+SigRecorder *sig_recorder_start (SigLive *live, GError **error);
+void sig_recorder_send (SigRecorder *rec, JsonObject *obj);
+gboolean sig_recorder_running (SigRecorder *rec);
+/* Sends stop and calls @done once the process has exited (or was killed
+ * after the stop timeout). */
+void sig_recorder_stop (SigRecorder *rec, GCallback done, gpointer data);
+void sig_recorder_detach (SigRecorder *rec);
+
+/* ---- close and seal (sig-close.c) ---- */
+void sig_close_session (SigServer *srv, SoupServerMessage *msg, const char *session_id,
+                        const char *officer_id, JsonObject *body);
+gboolean sig_append_event_direct (const char *dir, JsonObject *event, GError **error);
+void sig_recover_sessions (SigServer *srv);
+
+G_END_DECLS

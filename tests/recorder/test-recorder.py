@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""test-recorder.py — testigo-recorder between two rtc-peer participants,
+over its stdin/stdout protocol, as testigod drives it. TAP output.
+
+  test-recorder.py call   two-way call, relay both ways, still, bad control
+                          lines, signatory leaves and rejoins (part 2), stop;
+                          every track decodes, events.jsonl validates, and the
+                          sealed bundle verifies (TOTAL-PASSED)
+  test-recorder.py kill   SIGKILL mid-call: the partial recording decodes and
+                          its sealed bundle verifies (unchained tail allowed)
+
+Environment (set by meson): TESTIGO, TESTIGO_RECORDER, RTC_PEER, EVENTS_CHECK,
+TESTIGO_SOURCE_ROOT.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+TESTIGO = os.environ["TESTIGO"]
+RECORDER = os.environ["TESTIGO_RECORDER"]
+PEER = os.environ["RTC_PEER"]
+EVENTS_CHECK = os.environ["EVENTS_CHECK"]
+ROOT = os.environ["TESTIGO_SOURCE_ROOT"]
+RECORD = os.path.join(ROOT, "evidence-schema", "examples", "valid", "approved-teleconference.json")
+
+n = 0
+failed = 0
+
+
+def ok(cond, what, detail=""):
+    global n, failed
+    n += 1
+    if cond:
+        print("ok %d - %s" % (n, what))
+    else:
+        failed += 1
+        print("not ok %d - %s" % (n, what))
+        for line in str(detail).splitlines():
+            print("#   " + line)
+    sys.stdout.flush()
+    return cond
+
+
+def diag(msg):
+    print("# " + msg)
+    sys.stdout.flush()
+
+
+def check_recording(path):
+    r = subprocess.run([PEER, "--check-recording", path], capture_output=True, text=True, timeout=120)
+    try:
+        info = json.loads(r.stdout)
+    except ValueError:
+        info = {}
+    return r.returncode, info, r.stderr
+
+
+def seal_and_verify(w, sdir, recordings, stills):
+    keys = os.path.join(w, "keys")
+    if not os.path.isdir(keys):
+        subprocess.run([TESTIGO, "keys", "init", keys], check=True, capture_output=True, timeout=120)
+    out = os.path.join(w, "bundle-%d.tar" % int(time.time() * 1000))
+    args = [TESTIGO, "seal", "--keys", keys, "--record", RECORD, "--events", os.path.join(sdir, "events.jsonl"),
+            "--out", out]
+    for r in recordings:
+        args += ["--recording", os.path.join(sdir, r)]
+    for s in stills:
+        args += ["--still", "%s=%s" % (s, os.path.join(sdir, "stills", s))]
+    seal = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if seal.returncode != 0:
+        return seal.returncode, "seal: " + seal.stdout + seal.stderr
+    ver = subprocess.run([TESTIGO, "verify", "--ca-file", os.path.join(keys, "root.pem"), "-q", out],
+                         capture_output=True, text=True, timeout=120)
+    return ver.returncode, ver.stdout + ver.stderr
+
+
+def is_type(t, **kw):
+    return lambda m: m.get("type") == t and all(m.get(k) == v for k, v in kw.items())
+
+
+def start(w, order=("officer", "signatory")):
+    media = harness.make_media(os.path.join(w, "media.webm"))
+    s = harness.Session(RECORDER, PEER, media, w, session_id="s-test-1")
+    ok(s.wait_for(is_type("ready"), 10) is not None, "recorder says ready")
+    s.log_event({"type": "session-start", "version": 1, "session_id": "s-test-1", "case_id": "RA-2025-000123",
+                 "officer_id": "ro.lopez"})
+    for i, party in enumerate(order):
+        if i:
+            time.sleep(0.5)
+        s.log_event({"type": "join", "party": party, "user_agent": "rtc-peer"})
+        s.join(party)
+    return s
+
+
+def test_call(w):
+    s = start(w)
+    sdir = s.dir
+    try:
+        fk = s.wait_for(is_type("first-keyframe", peer="signatory", part=1), 15)
+        ok(fk is not None, "first signatory keyframe recorded in part 1",
+           "\n".join(json.dumps(m) for m in s.msgs if m.get("type") not in ("ice", "answer")))
+        if fk:
+            diag("join to first recorded keyframe: %d ms" % fk["delay_ms"])
+            # The goal is 1 s (bench/recorder measures it); 3 s here, on a loaded CI machine.
+            ok(fk["delay_ms"] <= 3000, "first keyframe within 3 s of the offer (%d ms)" % fk["delay_ms"])
+        ok(s.wait_for(is_type("track", peer="signatory", kind="video"), 5) is not None, "track message for signatory video")
+
+        # Bad control lines get an error; the recorder keeps running.
+        m = s.mark()
+        s.rec.send(b"{this is not json")
+        e1 = s.wait_for(is_type("error"), 5, m)
+        ok(e1 is not None and e1.get("code") == "invalid", "malformed line gets an error", e1)
+        m = s.mark()
+        s.rec.send(json.dumps({"type": "offer", "peer": "notary", "sdp": "x"}))
+        ok(s.wait_for(is_type("error"), 5, m) is not None, "unknown peer gets an error")
+        m = s.mark()
+        s.rec.send(b'{"type":"stop","x":' + b"1" * (70 * 1024) + b"}")
+        e2 = s.wait_for(is_type("error"), 5, m)
+        ok(e2 is not None and e2.get("code") == "too-big", "a line over 64 KiB gets too-big", e2)
+        m = s.mark()
+        s.log_event({"type": "segment", "file": "recording-1.mkv"})
+        ok(s.wait_for(is_type("error", request="log-event"), 5, m) is not None,
+           "log-event refuses a segment the recorder did not write")
+        ok(s.rec.alive(), "recorder still running after bad lines")
+
+        # A still from the signatory's next keyframe.
+        m = s.mark()
+        s.rec.send({"type": "still", "kind": "doc-front", "name": "doc-front.png"})
+        st = s.wait_for(lambda x: x.get("type") in ("still-saved", "error") and
+                        x.get("request", "still") == "still", 10, m)
+        ok(st is not None and st.get("type") == "still-saved" and st.get("part") == 1,
+           "still saved with its part and offset", st)
+        png = os.path.join(sdir, "stills", "doc-front.png")
+        r = subprocess.run([PEER, "--check-png", png], capture_output=True, text=True, timeout=60)
+        ok(r.returncode == 0, "the still decodes as a PNG (%s)" % r.stdout.strip(), r.stderr)
+        m = s.mark()
+        s.rec.send({"type": "still", "kind": "doc-front", "name": "doc-front.png"})
+        ok(s.wait_for(is_type("error", request="still"), 5, m) is not None, "a still name is not reused")
+
+        time.sleep(3)
+        for party in harness.PARTIES:
+            st = s.peer_stats(party)
+            ok(st.get("video_frames", 0) > 0 and st.get("audio_buffers", 0) > 0,
+               "%s receives the other's video and audio (%s frames, %s audio buffers)"
+               % (party, st.get("video_frames"), st.get("audio_buffers")), st)
+
+        # The signatory drops: a new PeerConnection is part 2 of the same session.
+        p1 = s.wait_for(is_type("part-started", part=1), 0)
+        part1_wall = time.monotonic() - p1["_rx"] if p1 else 0
+        s.leave("signatory")
+        s.log_event({"type": "leave", "party": "signatory", "reason": "test"})
+        s.log_event({"type": "rejoin", "party": "signatory", "user_agent": "rtc-peer"})
+        m = s.mark()
+        s.join("signatory")
+        ok(s.wait_for(is_type("part-started", part=2), 10, m) is not None, "rejoin starts part 2")
+        ok(s.wait_for(is_type("first-keyframe", peer="signatory", part=2), 15, m) is not None,
+           "signatory keyframe recorded in part 2")
+        time.sleep(3)
+        st = s.peer_stats("signatory")
+        ok(st.get("video_frames", 0) > 0, "rejoined signatory receives the officer's video (%s frames)"
+           % st.get("video_frames"), st)
+
+        # The officer drops and comes back: the part goes on without the
+        # officer's tracks, and the officer's return starts part 3.
+        s.leave("officer")
+        s.log_event({"type": "leave", "party": "officer"})
+        time.sleep(1)
+        m = s.mark()
+        s.join("officer")
+        ok(s.wait_for(is_type("part-started", part=3), 10, m) is not None, "officer rejoin starts part 3")
+        ok(s.wait_for(is_type("first-keyframe", peer="officer", part=3), 15, m) is not None,
+           "officer keyframe recorded in part 3")
+        before = s.peer_stats("signatory").get("video_frames", 0)
+        time.sleep(3)
+        after = s.peer_stats("signatory").get("video_frames", 0)
+        ok(after > before, "signatory receives the rejoined officer's video (%d -> %d frames)" % (before, after))
+
+        stopped, rc = s.stop()
+        ok(stopped is not None and rc == 0, "stop: stopped and exit 0", stopped)
+        parts = [p["file"] for p in (stopped or {}).get("parts", [])]
+        ok(parts == ["recording-1.mkv", "recording-2.mkv", "recording-3.mkv"],
+           "parts are recording-1.mkv, -2 and -3", parts)
+    finally:
+        s.kill_all()
+
+    for f in ("recording-1.mkv", "recording-2.mkv", "recording-3.mkv"):
+        rc, info, err = check_recording(os.path.join(sdir, f))
+        ok(rc == 0 and info.get("video_tracks") == 2 and info.get("audio_tracks") == 2,
+           "%s decodes to EOS on four tracks %s" % (f, json.dumps(info)), err)
+        if f == "recording-1.mkv":
+            got = info.get("duration_ms", 0) / 1000.0
+            ok(abs(got - part1_wall) <= 0.1 * part1_wall + 0.5,
+               "part 1 lasts as long as the call did (%.2f s recorded, %.2f s wall)" % (got, part1_wall))
+    r = subprocess.run([EVENTS_CHECK, os.path.join(sdir, "events.jsonl")], capture_output=True, text=True)
+    ok(r.returncode == 0, "events.jsonl validates line by line (%s)" % r.stdout.strip(), r.stderr)
+    with open(os.path.join(sdir, "events.jsonl")) as fp:
+        types = [json.loads(line)["type"] for line in fp]
+    for t in ("session-start", "part-start", "track", "keyframe", "still", "segment", "leave", "rejoin"):
+        ok(t in types, "events.jsonl has a %s entry" % t)
+    with open(os.path.join(sdir, "events.jsonl")) as fp:
+        vtracks = [e for e in map(json.loads, fp) if e["type"] == "track" and e["kind"] == "video"]
+    ok(len(vtracks) == 6 and all(5 <= v.get("framerate", 0) <= 30 for v in vtracks),
+       "six video track entries with their measured frame rate", vtracks)
+    rc, out = seal_and_verify(w, sdir, ["recording-1.mkv", "recording-2.mkv", "recording-3.mkv"],
+                              ["doc-front.png"])
+    ok(rc == 0 and "TOTAL-PASSED" in out, "sealed bundle verifies: TOTAL-PASSED", out)
+
+
+def test_kill(w):
+    # The signatory first this time: the officer's tracks join the part.
+    s = start(w, order=("signatory", "officer"))
+    sdir = s.dir
+    try:
+        ok(s.wait_for(is_type("first-keyframe", peer="signatory"), 15) is not None, "recording started")
+        ok(s.wait_for(is_type("first-keyframe", peer="officer"), 15) is not None, "officer recorded too")
+        time.sleep(5)
+        s.rec.kill(signal.SIGKILL)
+        s.rec.wait(10)
+        diag("recorder killed")
+    finally:
+        s.kill_all()
+        s.close_peers()
+    parts = sorted(f for f in os.listdir(sdir) if f.startswith("recording-"))
+    diag("parts: %s" % parts)
+    rc, info, err = check_recording(os.path.join(sdir, parts[-1]))
+    ok(rc == 0 and info.get("video_tracks") == 2 and info.get("audio_tracks") == 2
+       and min(info.get("video_frames", [0])) > 0,
+       "the killed recording decodes on four tracks %s" % json.dumps(info), err)
+    r = subprocess.run([EVENTS_CHECK, os.path.join(sdir, "events.jsonl")], capture_output=True, text=True)
+    ok(r.returncode == 0, "events.jsonl is a valid prefix (%s)" % r.stdout.strip(), r.stderr)
+    with open(os.path.join(sdir, "events.jsonl")) as fp:
+        segs = [json.loads(line) for line in fp if '"segment"' in line]
+    size = os.path.getsize(os.path.join(sdir, parts[-1]))
+    covered = segs[-1]["offset"] + segs[-1]["length"] if segs else 0
+    ok(len(segs) >= 1, "segments were chained before the kill (%d bytes of %d)" % (covered, size))
+    rc, out = seal_and_verify(w, sdir, parts, [])
+    ok(rc == 0 and "PASSED" in out, "the sealed partial recording verifies", out)
+    diag(out.strip().replace("\n", " | ")[:400])
+
+    # A recorder restarted for the same session continues seq and chain.
+    s2 = harness.Session(RECORDER, PEER, s.media, w, session_id="s-test-1")
+    ok(s2.wait_for(is_type("ready"), 10) is not None, "a restarted recorder continues the session")
+    stopped, rc = s2.stop()
+    r = subprocess.run([EVENTS_CHECK, os.path.join(sdir, "events.jsonl")], capture_output=True, text=True)
+    ok(r.returncode == 0 and stopped is not None, "events.jsonl still valid after the restart", r.stderr)
+
+
+def test_protocol(w):
+    """Control-protocol validation and teardown in odd moments, no media needed."""
+    media = harness.make_media(os.path.join(w, "media.webm"), seconds=2)
+    s = harness.Session(RECORDER, PEER, media, w, session_id="s-proto")
+    try:
+        ok(s.wait_for(is_type("ready"), 10) is not None, "ready")
+        bad = [
+            (b"[1,2]", "invalid"),
+            (b'{"type":"offer","peer":"signatory"}', "invalid"),
+            (b'{"type":"offer","peer":"signatory","sdp":"v=0","x":1}', "invalid"),
+            (b'{"type":"offer","peer":"signatory","sdp":"not sdp"}', "invalid"),
+            (b'{"type":"offer","peer":"signatory","sdp":5}', "invalid"),
+            (b'{"type":"ice","peer":"officer","candidate":"c","sdpMLineIndex":0}', "state"),
+            (b'{"type":"ice","peer":"officer","candidate":"c","sdpMLineIndex":-1}', "invalid"),
+            (b'{"type":"ice","peer":"officer","candidate":"c","sdpMLineIndex":"0"}', "invalid"),
+            (b'{"type":"peer-left","peer":"officer"}', "state"),
+            (b'{"type":"still","kind":"face","name":"../x.png"}', "invalid"),
+            (b'{"type":"still","kind":"passport","name":"x.png"}', "invalid"),
+            (b'{"type":"still","kind":"face","name":"face.png"}', "state"),
+            (b'{"type":"log-event","event":{"type":"leave"}}', "invalid"),
+            (b'{"type":"log-event","event":{"seq":3,"type":"leave","party":"officer"}}', "invalid"),
+            (b'{"type":"log-event","event":{"type":"keyframe","part":1,"running_time_ns":0}}', "invalid"),
+            (b'{"type":"stop","type":"stop"}', "invalid"),
+            (b'{"type":"stop"} trailing', "invalid"),
+            ('{"type":"st\u0000op"}'.encode(), "invalid"),
+            (b'\xff\xfe', "invalid"),
+            (b"x" * (64 * 1024 + 1), "too-big"),
+        ]
+        for line, code in bad:
+            m = s.mark()
+            s.rec.send(line)
+            e = s.wait_for(is_type("error"), 5, m)
+            ok(e is not None and e.get("code") == code, "%r... -> error %s" % (line[:40], code), e)
+        m = s.mark()
+        s.log_event({"type": "leave", "party": "officer", "reason": "test"})
+        time.sleep(0.5)
+        ok(s.wait_for(is_type("error"), 0.1, m) is None, "a valid log-event is taken silently")
+
+        # Closing during negotiation (recording.md fact 12): offer, then leave at once.
+        offers = {}
+
+        def grab(proc, msg):
+            if msg.get("type") == "offer":
+                offers[proc.name] = msg["sdp"]
+        peer = harness.Proc("signatory", [PEER, "--media", media, "--loopback"], grab)
+        deadline = time.monotonic() + 10
+        while "signatory" not in offers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        peer.kill()
+        ok("signatory" in offers, "got an offer from a test peer")
+        for i in range(3):
+            m = s.mark()
+            s.rec.send({"type": "offer", "peer": "signatory", "sdp": offers.get("signatory", "")})
+            s.rec.send({"type": "peer-left", "peer": "signatory"})
+            time.sleep(0.3 * i)
+        m = s.mark()
+        s.rec.send({"type": "offer", "peer": "officer", "sdp": offers.get("signatory", "")})
+        ok(s.wait_for(is_type("answer", peer="officer"), 10, m) is not None, "still answers after fast leaves")
+        stopped, rc = s.stop(timeout=20)
+        ok(stopped is not None and rc == 0, "stop during negotiation: stopped, exit 0", stopped)
+    finally:
+        s.kill_all()
+    r = subprocess.run([EVENTS_CHECK, os.path.join(s.dir, "events.jsonl")], capture_output=True, text=True)
+    ok(r.returncode == 0, "events.jsonl valid (%s)" % r.stdout.strip(), r.stderr)
+
+    # SIGTERM and end of stdin finalise like stop.
+    for how in ("sigterm", "eof"):
+        wd = harness.tempdir_in(w, how + "-")
+        s = harness.Session(RECORDER, PEER, media, wd, session_id="s-" + how)
+        ok(s.wait_for(is_type("ready"), 10) is not None, "%s: ready" % how)
+        if how == "sigterm":
+            s.rec.kill(signal.SIGTERM)
+        else:
+            s.rec.close_stdin()
+        ok(s.wait_for(is_type("stopped"), 10) is not None and s.rec.wait(10) == 0, "%s: stopped, exit 0" % how)
+
+
+def test_recvonly(w):
+    """An officer without a camera: video recvonly. The part records the three
+    tracks that are sent (an empty muxer pad would hold the part back)."""
+    media = harness.make_media(os.path.join(w, "media.webm"))
+    s = harness.Session(RECORDER, PEER, media, w, session_id="s-recvonly")
+    try:
+        ok(s.wait_for(is_type("ready"), 10) is not None, "ready")
+        s.join("officer", no_video=True)
+        time.sleep(0.5)
+        s.join("signatory")
+        ok(s.wait_for(is_type("first-keyframe", peer="signatory"), 15) is not None, "signatory video recorded")
+        time.sleep(4)
+        off, sig = s.peer_stats("officer"), s.peer_stats("signatory")
+        ok(off.get("video_frames", 0) > 0 and off.get("audio_buffers", 0) > 0,
+           "the camera-less officer receives the signatory's video and audio", off)
+        ok(sig.get("video_frames", 0) == 0 and sig.get("audio_buffers", 0) > 0,
+           "the signatory receives the officer's audio (and no video)", sig)
+        stopped, rc = s.stop()
+        ok(stopped is not None and rc == 0, "stopped, exit 0", stopped)
+    finally:
+        s.kill_all()
+    rc, info, err = check_recording(os.path.join(s.dir, "recording-1.mkv"))
+    ok(rc == 0 and info.get("video_tracks") == 1 and info.get("audio_tracks") == 2,
+       "recording holds 1 video + 2 audio tracks, all decoding %s" % json.dumps(info), err)
+    rc, out = seal_and_verify(w, s.dir, ["recording-1.mkv"], [])
+    ok(rc == 0 and "PASSED" in out, "the sealed recording verifies", out)
+
+
+# Runs the recorder with its session directory on a tiny tmpfs in a private
+# mount namespace; when it exits, the directory is copied out for the checks.
+DISKFULL_WRAP = 'mount -t tmpfs -o size=%dk tmpfs "$0" || exit 97; "$@"; rc=$?; cp -a "$0/." "$0.out/"; exit $rc'
+
+
+def test_diskfull(w):
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True)
+    if probe.returncode != 0:
+        print("ok 1 # SKIP no private mount namespace here (needs root): %s" % probe.stderr.decode()[:100])
+        global n
+        n = 1
+        return
+    media = harness.make_media(os.path.join(w, "media.webm"))
+    sdir = os.path.join(w, "session")
+    os.makedirs(sdir + ".out")
+    wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", DISKFULL_WRAP % 160, sdir]
+    s = harness.Session(RECORDER, PEER, media, w, session_id="s-full", wrap=wrap)
+    try:
+        ok(s.wait_for(is_type("ready"), 10) is not None, "recorder says ready on a 160 KiB disk")
+        s.log_event({"type": "session-start", "version": 1, "session_id": "s-full", "case_id": "RA-2025-000123",
+                     "officer_id": "ro.lopez"})
+        s.join("officer")
+        time.sleep(0.5)
+        s.join("signatory")
+        full = s.wait_for(is_type("disk-full"), 40)
+        ok(full is not None and full.get("bytes", 0) > 0, "disk-full reported with the bytes kept", full)
+        before = s.peer_stats("officer").get("video_frames", 0)
+        time.sleep(2.5)
+        after = s.peer_stats("officer").get("video_frames", 0)
+        ok(s.rec.alive() and after > before, "the call goes on after disk-full (%d -> %d frames)" % (before, after))
+        stopped, rc = s.stop()
+        ok(stopped is not None and rc == 0, "stop after disk-full: stopped, exit 0", stopped)
+    finally:
+        s.kill_all()
+    out = sdir + ".out"
+    rc, info, err = check_recording(os.path.join(out, "recording-1.mkv"))
+    ok(info.get("video_tracks") == 2 and min(info.get("video_frames", [0])) > 0,
+       "what was written before the disk filled decodes %s" % json.dumps(info), err)
+    r = subprocess.run([EVENTS_CHECK, os.path.join(out, "events.jsonl")], capture_output=True, text=True)
+    ok(r.returncode == 0, "events.jsonl is valid, no torn line (%s)" % r.stdout.strip(), r.stderr)
+    rc, vout = seal_and_verify(w, out, ["recording-1.mkv"], [])
+    ok(rc == 0 and "PASSED" in vout, "the sealed disk-full recording verifies", vout)
+    diag(vout.strip().replace("\n", " | ")[:300])
+
+
+def main():
+    which = sys.argv[1] if len(sys.argv) > 1 else "call"
+    w = harness.tempdir("testigo-rec-%s-" % which)
+    try:
+        {"call": test_call, "kill": test_kill, "diskfull": test_diskfull, "protocol": test_protocol,
+         "recvonly": test_recvonly}[which](w)
+    except Exception as e:  # report, do not hide
+        import traceback
+        ok(False, "test ran to the end", traceback.format_exc() + str(e))
+    print("1..%d" % n)
+    if failed == 0:
+        shutil.rmtree(w, ignore_errors=True)
+    else:
+        diag("kept %s" % w)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
