@@ -5,6 +5,7 @@
 #include "bundle.h"
 #include "tg-common.h"
 #include "sig.h"
+#include "cli-private.h"
 
 #include <glib-unix.h>
 #include <libsoup/soup.h>
@@ -13,58 +14,6 @@
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
-
-enum {
-  EXIT_PASSED = 0,
-  EXIT_FAILED = 1,          /* verify: TOTAL-FAILED */
-  EXIT_INDETERMINATE = 2,   /* verify: INDETERMINATE */
-  EXIT_USAGE = 3,           /* bad command line */
-  EXIT_INPUT = 4,           /* unreadable or invalid input (schema, size cap, format) */
-  EXIT_IO = 5,              /* cannot write, disk full, network error */
-  EXIT_CRYPTO = 6,          /* key, certificate, signature or TSA failure */
-  EXIT_EXISTS = 7,          /* refusing to overwrite */
-  EXIT_INTERNAL = 8,
-};
-
-static int
-exit_for (const GError *error)
-{
-  if (error->domain != TG_ERROR)
-    return EXIT_IO; /* GIO / libsoup: network and file errors */
-  switch (error->code)
-    {
-    case TG_ERROR_INVALID:
-    case TG_ERROR_TOO_BIG: return EXIT_INPUT;
-    case TG_ERROR_IO:
-    case TG_ERROR_NOSPACE: return EXIT_IO;
-    case TG_ERROR_CRYPTO: return EXIT_CRYPTO;
-    case TG_ERROR_EXISTS: return EXIT_EXISTS;
-    default: return EXIT_INTERNAL;
-    }
-}
-
-static int
-report_error (const char *cmd, GError *error)
-{
-  int code = exit_for (error);
-
-  fprintf (stderr, "testigo %s: %s\n", cmd, error->message);
-  g_error_free (error);
-  return code;
-}
-
-static gboolean
-parse_options (GOptionContext *ctx, int *argc, char ***argv, const char *cmd)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (!g_option_context_parse (ctx, argc, argv, &error))
-    {
-      fprintf (stderr, "testigo %s: %s\n(see testigo %s --help)\n", cmd, error->message, cmd);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 static gboolean
 parse_time_arg (const char *text, gint64 *out)
@@ -98,7 +47,7 @@ cmd_keys (int argc, char **argv)
   g_autoptr (GError) error = NULL;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!parse_options (ctx, &argc, &argv, "keys"))
+  if (!cli_parse_options (ctx, &argc, &argv, "keys"))
     return EXIT_USAGE;
   if (argc != 3 || strcmp (argv[1], "init") != 0)
     {
@@ -112,7 +61,7 @@ cmd_keys (int argc, char **argv)
     }
   opts.key_bits = bits;
   if (!bundle_keys_init (argv[2], &opts, &error))
-    return report_error ("keys", g_steal_pointer (&error));
+    return cli_report_error ("keys", g_steal_pointer (&error));
   printf ("development PKI written to %s (root.pem, ra.pem, tsa.pem, crl.pem; keys mode 0600)\n", argv[2]);
   return EXIT_PASSED;
 }
@@ -179,7 +128,7 @@ cmd_seal (int argc, char **argv)
   g_autoptr (GError) error = NULL;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!parse_options (ctx, &argc, &argv, "seal"))
+  if (!cli_parse_options (ctx, &argc, &argv, "seal"))
     return EXIT_USAGE;
   if (argc != 1 || record == NULL || out == NULL || recordings == NULL)
     {
@@ -209,7 +158,7 @@ cmd_seal (int argc, char **argv)
   o.stills = still_arr;
   o.out_path = out;
   if (!bundle_seal (&o, &error))
-    return report_error ("seal", g_steal_pointer (&error));
+    return cli_report_error ("seal", g_steal_pointer (&error));
   printf ("sealed %s\n", out);
   return EXIT_PASSED;
 }
@@ -237,7 +186,7 @@ cmd_verify (int argc, char **argv)
   g_autoptr (BundleReport) r = NULL;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!parse_options (ctx, &argc, &argv, "verify"))
+  if (!cli_parse_options (ctx, &argc, &argv, "verify"))
     return EXIT_USAGE;
   if (argc != 2 || ca == NULL)
     {
@@ -255,7 +204,7 @@ cmd_verify (int argc, char **argv)
   r = bundle_verify (argv[1], &o, &error);
   if (r == NULL)
     {
-      int code = exit_for (error);
+      int code = cli_exit_for (error);
       fprintf (stderr, "testigo verify: %s\n", error->message);
       /* can't even start: usage-type problems are 3, unreadable files 4 */
       return code == EXIT_INPUT && strstr (error->message, "go together") ? EXIT_USAGE : code == EXIT_IO ? EXIT_INPUT : code;
@@ -382,7 +331,7 @@ cmd_tsa (int argc, char **argv)
   g_autofree char *host = NULL;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!parse_options (ctx, &argc, &argv, "tsa"))
+  if (!cli_parse_options (ctx, &argc, &argv, "tsa"))
     return EXIT_USAGE;
   if (argc != 2 || strcmp (argv[1], "serve") != 0 || keys == NULL || listen == NULL
       || (colon = strrchr (listen, ':')) == NULL
@@ -406,12 +355,12 @@ cmd_tsa (int argc, char **argv)
     }
   tsa = bundle_tsa_new (keys, &error);
   if (tsa == NULL)
-    return report_error ("tsa", g_steal_pointer (&error));
+    return cli_report_error ("tsa", g_steal_pointer (&error));
   server = soup_server_new ("server-header", "testigo-tsa", NULL);
   g_signal_connect (server, "request-read", G_CALLBACK (tsa_got_headers), NULL);
   soup_server_add_handler (server, NULL, tsa_handler, tsa, NULL);
   if (!soup_server_listen (server, addr, 0, &error))
-    return report_error ("tsa", g_steal_pointer (&error));
+    return cli_report_error ("tsa", g_steal_pointer (&error));
   printf ("testigo TSA listening on http://%s/\n", listen);
   fflush (stdout);
   loop = g_main_loop_new (NULL, FALSE);
@@ -466,7 +415,7 @@ cmd_officer (int argc, char **argv)
   g_autoptr (GError) error = NULL;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!parse_options (ctx, &argc, &argv, "officer"))
+  if (!cli_parse_options (ctx, &argc, &argv, "officer"))
     return EXIT_USAGE;
   if (argc != 3 || strcmp (argv[1], "add") != 0)
     {
@@ -481,7 +430,7 @@ cmd_officer (int argc, char **argv)
       gsize len = 0;
       char *nl;
       if (!tg_file_get_contents_capped (pwfile, 4096, &data, &len, &error))
-        return report_error ("officer", g_steal_pointer (&error));
+        return cli_report_error ("officer", g_steal_pointer (&error));
       if ((nl = strpbrk (data, "\r\n")) != NULL)
         *nl = '\0';
       password = g_steal_pointer (&data);
@@ -503,7 +452,7 @@ cmd_officer (int argc, char **argv)
   if (!sig_officer_add (state, argv[2], name ? name : argv[2], password, &error))
     {
       memset (password, 0, strlen (password));
-      return report_error ("officer", g_steal_pointer (&error));
+      return cli_report_error ("officer", g_steal_pointer (&error));
     }
   memset (password, 0, strlen (password));
   printf ("officer %s added to %s\n", argv[2], state);
@@ -522,6 +471,9 @@ usage (FILE *out)
            "  inspect B.tar                      list what a bundle holds\n"
            "  tsa serve --keys DIR --listen A:P  run the built-in RFC 3161 TSA over HTTP\n"
            "  officer add ID [--password-file F] add an officer account to testigod's database\n"
+           "  ca …                               certificate lifecycle behind the evidence gate (testigo ca --help)\n"
+           "  intake MESSAGE.eml                 read a signed e-mail request (S/MIME)\n"
+           "  audit verify LOG                   check the hash-chained audit log\n"
            "  version                            print the version\n"
            "Each command takes --help. Exit codes: see testigo(1).\n");
 }
@@ -547,6 +499,12 @@ main (int argc, char **argv)
     return cmd_tsa (argc - 1, argv + 1);
   if (strcmp (argv[1], "officer") == 0)
     return cmd_officer (argc - 1, argv + 1);
+  if (strcmp (argv[1], "ca") == 0)
+    return cli_cmd_ca (argc - 1, argv + 1);
+  if (strcmp (argv[1], "intake") == 0)
+    return cli_cmd_intake (argc - 1, argv + 1);
+  if (strcmp (argv[1], "audit") == 0)
+    return cli_cmd_audit (argc - 1, argv + 1);
   if (strcmp (argv[1], "version") == 0 || strcmp (argv[1], "--version") == 0)
     {
       printf ("testigo %s\n", TESTIGO_VERSION);

@@ -23,6 +23,8 @@ typedef enum {
   TG_ERROR_INVALID,  /* bad input: syntax, schema, arguments */
   TG_ERROR_TOO_BIG,  /* input over its size cap */
   TG_ERROR_CRYPTO,   /* OpenSSL reported an error */
+  TG_ERROR_REFUSED,  /* a rule refused the request (gate, lifecycle, replay); the message says which */
+  TG_ERROR_NOT_FOUND,/* no such certificate, case or account */
 } TgError;
 
 /**

@@ -33,13 +33,13 @@ run_tests() { # build dir, meson test args...
 echo "== plain build (-Werror)"
 setup build -Dwerror=true
 ninja -C build
-mapfile -t plain < <(suites build unit integration fuzz protocol recorder web e2e)
+mapfile -t plain < <(suites build unit integration fuzz ca protocol recorder web e2e)
 run_tests build "${plain[@]}"
 
 echo "== ASan+UBSan build (-Werror)"
 setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 ninja -C build-asan
-mapfile -t asan < <(suites build-asan unit integration fuzz protocol)
+mapfile -t asan < <(suites build-asan unit integration fuzz ca protocol)
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_tests build-asan "${asan[@]}" --timeout-multiplier 4
 
