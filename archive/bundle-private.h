@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -22,6 +23,7 @@ G_BEGIN_DECLS
 #define BUNDLE_MAX_RECORD       (1u * 1024 * 1024)
 #define BUNDLE_MAX_EVENTS       (64u * 1024 * 1024)
 #define BUNDLE_MAX_EVENT_LINE   (64u * 1024)
+#define BUNDLE_MAX_DOCUMENT     (64u * 1024 * 1024) /* each file under data/documents/ (streamed) */
 #define BUNDLE_MAX_MEMBERS      4096
 #define BUNDLE_MAX_TSA_REPLY    (256u * 1024)
 
@@ -112,9 +114,30 @@ gboolean bundle_chain_check_all_seen (BundleChain *chain, GError **error);
 /* The last session-end time in the log, 0 if none. */
 gint64 bundle_chain_session_end (BundleChain *chain);
 
-/* Recording and still member names (under data/ and data/stills/). */
+/* Recording, still and document member names (under data/, data/stills/
+ * and data/documents/). */
 gboolean bundle_recording_name_ok (const char *name);
 gboolean bundle_still_name_ok (const char *name);
+gboolean bundle_document_name_ok (const char *name);
+
+/* ---- record.c: what the schema-checked record says about the payload ---- */
+typedef struct {
+  gint64 version;          /* /version */
+  char *channel;           /* /case/channel */
+  GHashTable *documents;   /* /documents: name -> lower-case hex SHA-256 */
+  char *email_sha256;      /* /case/email/message_sha256, or NULL */
+} BundleRecordInfo;
+/* @record must already have passed tg_schema_check_record(); fails on a
+ * document listed twice. */
+BundleRecordInfo *bundle_record_info_new (JsonNode *record, GError **error);
+void bundle_record_info_free (BundleRecordInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BundleRecordInfo, bundle_record_info_free)
+/* TRUE when the payload must hold a recording (a teleconference, or any
+ * version 1 record); otherwise it must hold a document. */
+gboolean bundle_record_needs_recording (const BundleRecordInfo *info);
+/* FALSE when a version 2 record's case.email.message_sha256 is the SHA-256
+ * of none of its documents (the signed message must be one of them). */
+gboolean bundle_record_email_listed (const BundleRecordInfo *info);
 
 G_END_DECLS
 

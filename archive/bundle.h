@@ -33,7 +33,7 @@ gboolean bundle_keys_init (const char *dir, const BundleKeysOptions *options, GE
 /* ------------------------------------------------------------------ seal */
 
 typedef struct {
-  const char *name; /* member name under data/ (or data/stills/ for stills) */
+  const char *name; /* member name under data/ (data/stills/ for stills, data/documents/ for documents) */
   const char *path; /* file to read */
 } BundleInput;
 
@@ -52,8 +52,16 @@ typedef struct {
 
   const char *record_path;
   const char *events_path;   /* optional */
-  GArray *recordings;        /* BundleInput, at least one */
+  GArray *recordings;        /* BundleInput; at least one for a teleconference (and any version 1 record) */
   GArray *stills;            /* BundleInput, optional */
+  /* BundleInput, stored as data/documents/NAME: the signed e-mail, the
+   * officer's attestation and scans, the portal request, the sweep of an
+   * automatic revocation. Names: [A-Za-z0-9][A-Za-z0-9._-]*, at most 64
+   * bytes; each file at most 64 MiB. The record's "documents" must list
+   * exactly these files with their SHA-256 (checked while sealing). At least
+   * one for a version 2 record on any channel but the teleconference, which
+   * may then have no recording. NULL or empty: none. */
+  GArray *documents;
 
   const char *out_path;
   gint64 sealing_time;       /* unix seconds; <= 0 means now (SOURCE_DATE_EPOCH honoured) */
@@ -64,6 +72,10 @@ typedef struct {
  * Writes the bundle to @out_path atomically (.partial, fsync, rename, fsync
  * of the directory) in one streaming pass over the inputs. With the built-in
  * TSA and a fixed sealing time the output is byte-for-byte reproducible.
+ * Refuses what bundle_verify() would refuse about the payload: a record that
+ * fails the schema, no recording for a teleconference (or a version 1
+ * record), no document for the other channels, documents that differ from
+ * the record's "documents" list (names or SHA-256).
  */
 gboolean bundle_seal (const BundleSealOptions *options, GError **error);
 
@@ -93,6 +105,7 @@ typedef struct {
   GPtrArray *warnings;       /* char * */
   /* what was found (may be NULL on early failures) */
   char *case_id, *action, *serial, *officer, *outcome;
+  char *channel;             /* record case.channel: teleconference, in-person, signed-email, portal, system */
   char *signer;              /* subject of the sealing certificate */
   char *tsa;                 /* subject of the TSA certificate */
   char *tsa_policy;

@@ -45,6 +45,19 @@ bundle_still_name_ok (const char *name)
   return strlen (name) <= 64 && g_regex_match_simple ("^[A-Za-z0-9][A-Za-z0-9._-]*\\.png$", name, 0, 0);
 }
 
+gboolean
+bundle_document_name_ok (const char *name)
+{
+  gsize len = strlen (name);
+
+  if (len == 0 || len > 64 || !g_ascii_isalnum (name[0]))
+    return FALSE;
+  for (gsize i = 1; i < len; i++)
+    if (!g_ascii_isalnum (name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+      return FALSE;
+  return TRUE;
+}
+
 static gboolean
 hex32 (const char *hex, guint8 out[32])
 {

@@ -13,7 +13,7 @@ print_record (FILE *out, const char *text, gsize len)
   static const char *const fields[][2] = {
     { "case", "id" }, { "case", "action" }, { "case", "reason" }, { "case", "channel" },
     { "holder", "name" }, { "holder", "national_id" }, { "certificate", "serial" },
-    { "officer", "id" }, { "session", "started_at" }, { "session", "ended_at" },
+    { "officer", "id" }, { "officer", "role" }, { "session", "started_at" }, { "session", "ended_at" },
     { "outcome", "result" }, { "outcome", "completed_at" },
   };
 
@@ -32,6 +32,21 @@ print_record (FILE *out, const char *text, gsize len)
       JsonNode *n = o && json_object_has_member (o, fields[i][1]) ? json_object_get_member (o, fields[i][1]) : NULL;
       if (n && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
         fprintf (out, "  %s.%s: %s\n", fields[i][0], fields[i][1], json_node_get_string (n));
+    }
+  if (json_object_has_member (root, "documents") && JSON_NODE_HOLDS_ARRAY (json_object_get_member (root, "documents")))
+    {
+      JsonArray *docs = json_object_get_array_member (root, "documents");
+      for (guint i = 0; i < json_array_get_length (docs); i++)
+        {
+          JsonNode *d = json_array_get_element (docs, i);
+          JsonObject *o = JSON_NODE_HOLDS_OBJECT (d) ? json_node_get_object (d) : NULL;
+          JsonNode *name = o ? json_object_get_member (o, "name") : NULL;
+          JsonNode *type = o ? json_object_get_member (o, "media_type") : NULL;
+          if (name && JSON_NODE_HOLDS_VALUE (name) && json_node_get_value_type (name) == G_TYPE_STRING)
+            fprintf (out, "  document: %s (%s)\n", json_node_get_string (name),
+                     type && JSON_NODE_HOLDS_VALUE (type) && json_node_get_value_type (type) == G_TYPE_STRING
+                         ? json_node_get_string (type) : "no media type");
+        }
     }
 }
 

@@ -35,6 +35,7 @@ typedef struct {
   gboolean tag;      /* listed in the tag manifest */
   gboolean payload;  /* listed in the manifest */
   char *sha256;      /* hex, once written */
+  char *expect_sha256; /* a document: the SHA-256 the record lists for it */
 } Member;
 
 typedef struct {
@@ -68,6 +69,7 @@ member_free (gpointer p)
   g_free (m->name);
   g_free (m->path);
   g_free (m->sha256);
+  g_free (m->expect_sha256);
   g_free (m);
 }
 
@@ -595,7 +597,18 @@ write_member (Sealer *s, Writer *w, Member *m, GError **error)
   if (!write_header (s, w, m, error))
     return FALSE;
   if (m->kind == SRC_FILE)
-    return stream_file (s, w, m, error);
+    {
+      if (!stream_file (s, w, m, error))
+        return FALSE;
+      if (m->expect_sha256 != NULL && strcmp (m->sha256, m->expect_sha256) != 0)
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_INVALID,
+                       "document %s (%s) has SHA-256 %s; the record lists %s", rel + strlen ("data/documents/"),
+                       m->path, m->sha256, m->expect_sha256);
+          return FALSE;
+        }
+      return TRUE;
+    }
   if (m->kind == SRC_BYTES)
     {
       gsize len;
@@ -630,12 +643,7 @@ check_names (const BundleSealOptions *o, GError **error)
 {
   g_autoptr (GHashTable) names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
-  if (o->recordings == NULL || o->recordings->len == 0)
-    {
-      g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "at least one --recording is needed");
-      return FALSE;
-    }
-  for (guint i = 0; i < o->recordings->len; i++)
+  for (guint i = 0; o->recordings && i < o->recordings->len; i++)
     {
       BundleInput *in = &g_array_index (o->recordings, BundleInput, i);
       if (!bundle_recording_name_ok (in->name))
@@ -667,6 +675,80 @@ check_names (const BundleSealOptions *o, GError **error)
         }
       g_hash_table_add (names, g_steal_pointer (&key));
     }
+  for (guint i = 0; o->documents && i < o->documents->len; i++)
+    {
+      BundleInput *in = &g_array_index (o->documents, BundleInput, i);
+      g_autofree char *key = g_strconcat ("documents/", in->name, NULL);
+      if (in->name == NULL || in->path == NULL || !bundle_document_name_ok (in->name))
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_INVALID,
+                       "document name %s must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                       in->name ? in->name : "(none)");
+          return FALSE;
+        }
+      if (g_hash_table_contains (names, key))
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "document %s given twice", in->name);
+          return FALSE;
+        }
+      g_hash_table_add (names, g_steal_pointer (&key));
+    }
+  return TRUE;
+}
+
+/* The payload the record's channel calls for, and the documents it lists. */
+static gboolean
+check_payload (const BundleSealOptions *o, BundleRecordInfo *info, GError **error)
+{
+  guint n_documents = o->documents ? o->documents->len : 0;
+
+  if (bundle_record_needs_recording (info) && (o->recordings == NULL || o->recordings->len == 0))
+    {
+      g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "at least one --recording is needed (a %s record%s)",
+                   info->channel ? info->channel : "(no channel)", info->version < 2 ? " of version 1" : "");
+      return FALSE;
+    }
+  if (!bundle_record_needs_recording (info) && n_documents == 0)
+    {
+      g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "at least one --document is needed (a %s record)",
+                   info->channel ? info->channel : "(no channel)");
+      return FALSE;
+    }
+  for (guint i = 0; i < n_documents; i++)
+    {
+      BundleInput *in = &g_array_index (o->documents, BundleInput, i);
+      if (!g_hash_table_contains (info->documents, in->name))
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "document %s is not listed in the record's documents",
+                       in->name);
+          return FALSE;
+        }
+    }
+  if (g_hash_table_size (info->documents) != n_documents)
+    {
+      GHashTableIter it;
+      gpointer name;
+      g_hash_table_iter_init (&it, info->documents);
+      while (g_hash_table_iter_next (&it, &name, NULL))
+        {
+          gboolean given = FALSE;
+          for (guint i = 0; !given && i < n_documents; i++)
+            given = strcmp (g_array_index (o->documents, BundleInput, i).name, name) == 0;
+          if (!given)
+            {
+              g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "the record lists document %s, which was not given",
+                           (char *) name);
+              return FALSE;
+            }
+        }
+    }
+  if (!bundle_record_email_listed (info))
+    {
+      g_set_error (error, TG_ERROR, TG_ERROR_INVALID,
+                   "case.email.message_sha256 is the SHA-256 of none of the record's documents "
+                   "(the signed message must be one of them)");
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -677,6 +759,7 @@ bundle_seal (const BundleSealOptions *o, GError **error)
   g_autofree char *record_text = NULL, *events_text = NULL;
   gsize record_len = 0, events_len = 0;
   g_autoptr (JsonNode) record = NULL;
+  g_autoptr (BundleRecordInfo) info = NULL;
   g_autoptr (GError) local = NULL;
   g_autoptr (TgAtomicFile) out = NULL;
   const char *env;
@@ -722,6 +805,9 @@ bundle_seal (const BundleSealOptions *o, GError **error)
                    o->record_path, local->message);
       goto out;
     }
+  info = bundle_record_info_new (record, error);
+  if (info == NULL || !check_payload (o, info, error))
+    goto out;
   s.case_id = g_strdup (json_string_at (record, "case", "id"));
   {
     g_autofree char *top = g_strconcat (s.case_id ? s.case_id : "", "/", NULL);
@@ -796,7 +882,7 @@ bundle_seal (const BundleSealOptions *o, GError **error)
     goto out;
   if (o->events_path != NULL && !add_file (&s, "data/events.jsonl", o->events_path, error))
     goto out;
-  for (guint i = 0; i < o->recordings->len; i++)
+  for (guint i = 0; o->recordings && i < o->recordings->len; i++)
     {
       BundleInput *in = &g_array_index (o->recordings, BundleInput, i);
       g_autofree char *rel = g_strconcat ("data/", in->name, NULL);
@@ -816,14 +902,33 @@ bundle_seal (const BundleSealOptions *o, GError **error)
       if (!add_file (&s, rel, in->path, error))
         goto out;
     }
+  if (o->documents && o->documents->len > 0)
+    add_member (&s, "data/documents/", SRC_DIR);
+  for (guint i = 0; o->documents && i < o->documents->len; i++)
+    {
+      BundleInput *in = &g_array_index (o->documents, BundleInput, i);
+      g_autofree char *rel = g_strconcat ("data/documents/", in->name, NULL);
+      Member *m;
+      if (!add_file (&s, rel, in->path, error))
+        goto out;
+      m = g_ptr_array_index (s.members, s.members->len - 1);
+      if (m->size > BUNDLE_MAX_DOCUMENT)
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_TOO_BIG, "document %s (%s) is %" G_GUINT64_FORMAT
+                       " bytes, over the limit of %u", in->name, in->path, m->size, BUNDLE_MAX_DOCUMENT);
+          goto out;
+        }
+      m->expect_sha256 = g_strdup (g_hash_table_lookup (info->documents, in->name));
+      s.progress_total += m->size;
+    }
   for (guint i = 0; i < G_N_ELEMENTS (late); i++)
     add_member (&s, late[i], SRC_LATE)->tag = i == 0;
   /* bag-info.txt needs the payload sizes, so it is added last, then sorted in. */
   {
-    GBytes *info = make_bag_info (&s, record, error);
-    if (info == NULL)
+    GBytes *bag_info = make_bag_info (&s, record, error);
+    if (bag_info == NULL)
       goto out;
-    add_bytes (&s, "bag-info.txt", info, TRUE);
+    add_bytes (&s, "bag-info.txt", bag_info, TRUE);
   }
   if (s.chain != NULL)
     {

@@ -79,6 +79,7 @@ bundle_report_free (BundleReport *r)
   g_free (r->serial);
   g_free (r->officer);
   g_free (r->outcome);
+  g_free (r->channel);
   g_free (r->signer);
   g_free (r->tsa);
   g_free (r->tsa_policy);
@@ -204,12 +205,12 @@ zeros_at (Verifier *v, guint64 off, gsize len)
   return TRUE;
 }
 
-typedef enum { KIND_DIR, KIND_SMALL, KIND_EVENTS, KIND_RECORDING, KIND_STILL } MemberKind;
+typedef enum { KIND_DIR, KIND_SMALL, KIND_EVENTS, KIND_RECORDING, KIND_STILL, KIND_DOCUMENT } MemberKind;
 
 static gboolean
 classify (const char *rel, gboolean is_dir, MemberKind *kind, gsize *cap)
 {
-  static const char *const dirs[] = { "", "certs/", "data/", "data/stills/" };
+  static const char *const dirs[] = { "", "certs/", "data/", "data/documents/", "data/stills/" };
   static const struct { const char *name; gsize cap; } small[] = {
     { "bagit.txt", BUNDLE_MAX_SMALL },
     { "bag-info.txt", BUNDLE_MAX_SMALL },
@@ -249,6 +250,12 @@ classify (const char *rel, gboolean is_dir, MemberKind *kind, gsize *cap)
   if (g_str_has_prefix (rel, "data/stills/") && bundle_still_name_ok (rel + 12))
     {
       *kind = KIND_STILL;
+      return TRUE;
+    }
+  if (g_str_has_prefix (rel, "data/documents/") && bundle_document_name_ok (rel + 15))
+    {
+      *kind = KIND_DOCUMENT;
+      *cap = BUNDLE_MAX_DOCUMENT;
       return TRUE;
     }
   if (g_str_has_prefix (rel, "data/") && bundle_recording_name_ok (rel + 5))
@@ -291,6 +298,9 @@ read_member_data (Verifier *v, const char *name, VMember *m, MemberKind kind, gs
                        name, m->size, cap);
       keep = g_byte_array_sized_new ((guint) m->size);
     }
+  if (kind == KIND_DOCUMENT && m->size > cap)
+    return FORMAT (v, name, "member %s is %" G_GUINT64_FORMAT " bytes, over its limit of %" G_GSIZE_FORMAT,
+                   name, m->size, cap);
   if (kind == KIND_RECORDING && v->chain != NULL && bundle_chain_covers (v->chain, m->rel + 5))
     {
       if (v->worker == NULL)
@@ -482,6 +492,22 @@ read_tar (Verifier *v)
 
 /* ---------------------------------------------------------- after the pass */
 
+static int
+strcmp_ptr (const void *a, const void *b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The keys of @h in byte order. */
+static gpointer *
+sorted_keys (GHashTable *h, guint *n)
+{
+  gpointer *keys = g_hash_table_get_keys_as_array (h, n);
+
+  qsort (keys, *n, sizeof (gpointer), strcmp_ptr);
+  return keys;
+}
+
 static VMember *
 member (Verifier *v, const char *rel)
 {
@@ -502,7 +528,7 @@ require_members (Verifier *v)
     "tagmanifest-sha256.txt.p7s", "tagmanifest-sha256.txt.p7s.tsr", "certs/sealing.pem",
     "certs/tsa.pem", "data/record.json",
   };
-  gboolean recording = FALSE;
+  gboolean recording = FALSE, document = FALSE;
   GHashTableIter it;
   gpointer key;
 
@@ -514,10 +540,15 @@ require_members (Verifier *v)
       }
   g_hash_table_iter_init (&it, v->members);
   while (g_hash_table_iter_next (&it, &key, NULL))
-    if (g_str_has_prefix (key, "data/") && bundle_recording_name_ok ((char *) key + 5))
-      recording = TRUE;
-  if (!recording)
-    return FORMAT (v, NULL, "the bundle holds no recording");
+    {
+      if (g_str_has_prefix (key, "data/") && bundle_recording_name_ok ((char *) key + 5))
+        recording = TRUE;
+      if (g_str_has_prefix (key, "data/documents/"))
+        document = TRUE;
+    }
+  /* Which of the two the channel needs is judged with the record (phase 7). */
+  if (!recording && !document)
+    return FORMAT (v, NULL, "the bundle holds no recording and no document");
   return TRUE;
 }
 
@@ -1329,6 +1360,68 @@ record_string (JsonNode *root, const char *a, const char *b)
   return json_object_get_string_member (o, b);
 }
 
+/* What the record's channel calls for: a recording (teleconference, any
+ * version 1 record) or documents, and exactly the documents the record lists,
+ * each with its SHA-256. */
+static gboolean
+check_payload (Verifier *v, JsonNode *record, const char *record_name)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (BundleRecordInfo) info = bundle_record_info_new (record, &local);
+  gboolean recording = FALSE, document = FALSE;
+
+  if (info == NULL)
+    return FORMAT (v, record_name, "%s: %s", record_name, local->message);
+  /* Members in byte order, so that the first finding does not depend on hashing. */
+  {
+    guint n;
+    g_autofree gpointer *keys = sorted_keys (v->members, &n);
+    for (guint i = 0; i < n; i++)
+      {
+        const char *rel = keys[i];
+        VMember *m = member (v, rel);
+        const char *want;
+        g_autofree char *have = NULL;
+        g_autofree char *mn = NULL;
+        if (g_str_has_prefix (rel, "data/") && bundle_recording_name_ok (rel + 5))
+          recording = TRUE;
+        if (!g_str_has_prefix (rel, "data/documents/"))
+          continue;
+        document = TRUE;
+        mn = mname (v, rel);
+        want = g_hash_table_lookup (info->documents, rel + 15);
+        if (want == NULL)
+          return FORMAT (v, mn, "%s is not listed in the record's documents", mn);
+        have = tg_hex (m->sha256, sizeof m->sha256);
+        if (strcmp (have, want) != 0)
+          return HASH (v, mn, "%s does not match the SHA-256 the record lists for it", mn);
+      }
+  }
+  {
+    guint n;
+    g_autofree gpointer *keys = sorted_keys (info->documents, &n);
+    for (guint i = 0; i < n; i++)
+      {
+        g_autofree char *rel = g_strconcat ("data/documents/", (char *) keys[i], NULL);
+        if (member (v, rel) == NULL)
+          {
+            g_autofree char *mn = mname (v, rel);
+            return FORMAT (v, mn, "the record lists the document %s, which is not in the bundle", mn);
+          }
+      }
+  }
+  if (bundle_record_needs_recording (info) && !recording)
+    return FORMAT (v, NULL, "the bundle holds no recording (a %s record%s needs one)",
+                   info->channel ? info->channel : "(no channel)", info->version < 2 ? " of version 1" : "");
+  if (!bundle_record_needs_recording (info) && !document)
+    return FORMAT (v, NULL, "the bundle holds no document (a %s record needs one)",
+                   info->channel ? info->channel : "(no channel)");
+  if (!bundle_record_email_listed (info))
+    return FORMAT (v, record_name, "%s: case.email.message_sha256 is the SHA-256 of none of its documents "
+                   "(the signed message must be one of them)", record_name);
+  return TRUE;
+}
+
 static gboolean
 check_content (Verifier *v, Sig *s)
 {
@@ -1401,10 +1494,13 @@ check_content (Verifier *v, Sig *s)
     }
   if (g_strcmp0 (record_string (record, "case", "id"), v->r->case_id) != 0)
     return FORMAT (v, record_name, "the bag directory is not named after the record's case id");
+  if (!check_payload (v, record, record_name))
+    return FALSE;
   v->r->action = g_strdup (record_string (record, "case", "action"));
   v->r->serial = g_strdup (record_string (record, "certificate", "serial"));
   v->r->officer = g_strdup (record_string (record, "officer", "id"));
   v->r->outcome = g_strdup (record_string (record, "outcome", "result"));
+  v->r->channel = g_strdup (record_string (record, "case", "channel"));
 
   /* The events log and its hash chain over the recording. */
   if (v->events_error != NULL)
@@ -1578,6 +1674,7 @@ bundle_report_to_json (const BundleReport *r)
   ADD_STR ("certificateSerial", r->serial);
   ADD_STR ("officer", r->officer);
   ADD_STR ("outcome", r->outcome);
+  ADD_STR ("channel", r->channel);
   ADD_STR ("signer", r->signer);
   ADD_STR ("tsa", r->tsa);
   ADD_STR ("tsaPolicy", r->tsa_policy);

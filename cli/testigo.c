@@ -104,8 +104,8 @@ cmd_seal (int argc, char **argv)
   g_autofree char *keys = NULL, *key = NULL, *cert = NULL, *chain = NULL, *crl = NULL, *tsa_url = NULL;
   g_autofree char *tsa_policy = NULL, *tsa_cert = NULL, *tsa_ca = NULL, *record = NULL, *events = NULL;
   g_autofree char *out = NULL, *when = NULL;
-  g_auto (GStrv) recordings = NULL, stills = NULL;
-  g_autoptr (GArray) rec_arr = NULL, still_arr = NULL;
+  g_auto (GStrv) recordings = NULL, stills = NULL, documents = NULL;
+  g_autoptr (GArray) rec_arr = NULL, still_arr = NULL, doc_arr = NULL;
   GOptionEntry entries[] = {
     { "keys", 0, 0, G_OPTION_ARG_FILENAME, &keys, "development PKI (from keys init); also the built-in TSA", "DIR" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "sealing private key (PEM)", "FILE" },
@@ -120,6 +120,8 @@ cmd_seal (int argc, char **argv)
     { "recording", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &recordings, "recording (repeatable); NAME=FILE to name it", "[NAME=]FILE" },
     { "events", 0, 0, G_OPTION_ARG_FILENAME, &events, "events.jsonl with the hash chain", "FILE" },
     { "still", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &stills, "still image (repeatable)", "NAME=FILE" },
+    { "document", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &documents,
+      "document under data/documents/, listed in the record's documents (repeatable)", "NAME=FILE" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "the bundle to write (never overwritten)", "BUNDLE.tar" },
     { "sealing-time", 0, 0, G_OPTION_ARG_STRING, &when, "sealing time (RFC 3339 or unix seconds); default now or SOURCE_DATE_EPOCH", "TIME" },
     { NULL },
@@ -130,13 +132,15 @@ cmd_seal (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!cli_parse_options (ctx, &argc, &argv, "seal"))
     return EXIT_USAGE;
-  if (argc != 1 || record == NULL || out == NULL || recordings == NULL)
+  if (argc != 1 || record == NULL || out == NULL || (recordings == NULL && documents == NULL))
     {
       fprintf (stderr, "usage: testigo seal --keys DIR --record record.json --recording FILE [--recording FILE]... "
-                       "[--events FILE] [--still NAME=FILE]... --out BUNDLE.tar\n");
+                       "[--events FILE] [--still NAME=FILE]... [--document NAME=FILE]... --out BUNDLE.tar\n"
+                       "       (a record of another channel than the teleconference: --document instead of --recording)\n");
       return EXIT_USAGE;
     }
-  if (!parse_inputs (recordings, &rec_arr, "--recording") || !parse_inputs (stills, &still_arr, "--still"))
+  if (!parse_inputs (recordings, &rec_arr, "--recording") || !parse_inputs (stills, &still_arr, "--still")
+      || !parse_inputs (documents, &doc_arr, "--document"))
     return EXIT_USAGE;
   if (!parse_time_arg (when, &o.sealing_time))
     {
@@ -156,6 +160,7 @@ cmd_seal (int argc, char **argv)
   o.events_path = events;
   o.recordings = rec_arr;
   o.stills = still_arr;
+  o.documents = doc_arr;
   o.out_path = out;
   if (!bundle_seal (&o, &error))
     return cli_report_error ("seal", g_steal_pointer (&error));

@@ -416,7 +416,8 @@ def _():
     rec = json.load(open(os.path.join(FX, "record.json")))
     want = {"caseId": rec["case"]["id"], "action": rec["case"]["action"],
             "certificateSerial": rec["certificate"]["serial"], "officer": rec["officer"]["id"],
-            "outcome": rec["outcome"]["result"], "genTime": rfc3339(ST), "sealingDate": rfc3339(ST),
+            "outcome": rec["outcome"]["result"], "channel": rec["case"]["channel"],
+            "genTime": rfc3339(ST), "sealingDate": rfc3339(ST),
             "bytes": os.path.getsize(BASE), "members": len(BASE_MEMBERS)}
     for k, v in want.items():
         check(j[k] == v, f"{k}: {j[k]!r}, expected {v!r}")
@@ -1490,6 +1491,289 @@ def _():
 
 
 # ================================================================== main
+
+# ---- channels other than the teleconference: documents under data/documents/
+
+EXAMPLES = os.path.join(SRC, "evidence-schema", "examples", "valid")
+# channel -> (schema example, documents: (name, bytes, media type))
+CHANNELS = {
+    "signed-email": ("v2-suspension-signed-email", [
+        ("message.eml", b"From: Jordi Puig <jordi.puig@example.net>\r\nSubject: Solicitud\r\n"
+                        b"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"\r\n\r\n"
+                        b"Nombre: Jordi Puig\r\nSolicitud: suspensi\xc3\xb3n\r\nDuraci\xc3\xb3n: 7 d\xc3\xadas\r\n",
+         "message/rfc822")]),
+    "in-person": ("v2-revocation-in-person", [
+        ("attestation.pdf", b"%PDF-1.7\n% attestation signed by the officer and the holder\n%%EOF\n", "application/pdf"),
+        ("id-front.png", b"\x89PNG\r\n\x1a\n front of the residence permit", "image/png"),
+        ("id-back.jpg", b"\xff\xd8\xff\xe0 back of the residence permit", "image/jpeg")]),
+    "portal": ("v2-revocation-portal", [
+        ("request.json", b'{"action":"revocation","reason":"key compromise","authenticated":"tls-client-cert"}\n',
+         "application/json")]),
+    "system": ("v2-revocation-system", [
+        ("sweep.json", b'{"deadline":"2025-03-21T08:34:12Z","suspension_case":"RA-2025-000126","revoked":true}\n',
+         "application/json")]),
+}
+DOCS = {}       # channel -> (bundle, fixture dir, record dict)
+
+
+def channel_fixture(channel, t=ST):
+    """Writes the documents and a record listing them; seals; returns (bundle, dir, record)."""
+    example, docs = CHANNELS[channel]
+    d = fresh(f"fx-{channel}")
+    os.makedirs(d)
+    rec = json.load(open(os.path.join(EXAMPLES, example + ".json")))
+    rec["documents"] = []
+    for name, data, media in docs:
+        write(os.path.join(d, name), data)
+        rec["documents"].append({"name": name, "sha256": sha256(data), "media_type": media})
+    if channel == "signed-email":
+        rec["case"]["email"]["message_sha256"] = sha256(docs[0][1])
+    write(os.path.join(d, "record.json"), json.dumps(rec, indent=2, ensure_ascii=False).encode())
+    out = fresh(f"doc-{channel}") + ".tar"
+    p = seal_documents(out, d, rec, t=t)
+    check(p.returncode == 0, f"seal of the {channel} bundle failed ({p.returncode}): {out_text(p)}")
+    return out, d, rec
+
+
+def seal_documents(out, d, rec, docs=None, t=ST, record=None, extra=()):
+    names = docs if docs is not None else [e["name"] for e in rec["documents"]]
+    args = ["seal", "--keys", KA, "--record", record or os.path.join(d, "record.json")]
+    for n in names:
+        args += ["--document", f"{n}={os.path.join(d, n)}"]
+    return tg(*args, *extra, "--sealing-time", rfc3339(t), "--out", out)
+
+
+def doc_bundle(channel):
+    if channel not in DOCS:
+        DOCS[channel] = channel_fixture(channel)
+    return DOCS[channel]
+
+
+def doc_bag(bundle):
+    """Extracts any canonical bundle; returns (bag dir, case id)."""
+    dest = fresh("docbag")
+    os.makedirs(dest)
+    with tarfile.open(bundle, "r:") as tf:
+        for m in tf.getmembers():
+            check(m.isdir() or m.isfile(), f"unexpected member type {m.name}")
+            target = os.path.join(dest, m.name)
+            if m.isdir():
+                os.makedirs(target, exist_ok=True)
+            else:
+                write(target, tf.extractfile(m).read())
+    case = os.listdir(dest)[0]
+    return os.path.join(dest, case), case
+
+
+def reseal(bag):
+    """Manifests re-hashed and the bag re-signed with the RA key: every attack
+    below then reaches the check it targets."""
+    rehash(bag)
+    resign(bag)
+    return repack(bag)
+
+
+def edit_json(p, fn):
+    rec = json.loads(read(p))
+    fn(rec)
+    write(p, json.dumps(rec, indent=2, ensure_ascii=False).encode())
+
+
+def channel_case(channel):
+    def fn():
+        bundle, _d, rec = doc_bundle(channel)
+        names = [n for n, _m in members(bundle)]
+        case = rec["case"]["id"]
+        for e in rec["documents"]:
+            check(f"{case}/data/documents/{e['name']}" in names, f"data/documents/{e['name']} not in {names}")
+        check(f"{case}/data/documents/" in names, "no data/documents/ directory member")
+        check(not any(re.search(r"/data/recording|/data/events|/data/stills", n) for n in names),
+              f"unexpected recording, events or stills: {names}")
+        j = expect_pass(bundle, "--for-case", case, "--action", rec["case"]["action"],
+                        "--serial", rec["certificate"]["serial"].upper())
+        check(j["warnings"] == [], f"warnings: {j['warnings']}")
+        check(j["officer"] == rec["officer"]["id"] and j["outcome"] == "approved", show(j))
+        check(j["channel"] == channel, f"channel {j['channel']!r}, expected {channel!r}")
+        other = "renewal" if rec["case"]["action"] != "renewal" else "revocation"
+        expect(bundle, "INDETERMINATE", "SIG_CONSTRAINTS_FAILURE", message="for action",
+               extra=("--for-case", case, "--action", other, "--serial", rec["certificate"]["serial"]))
+    add(f"{channel}: seal --document + verify --for-case/--action/--serial PASS, without recording", fn)
+
+
+for _ch in CHANNELS:
+    channel_case(_ch)
+
+
+@test("documents: sealing twice at the same time gives identical bytes; repack of the extraction too")
+def _():
+    bundle, d, rec = doc_bundle("in-person")
+    again = fresh("doc-det") + ".tar"
+    p = seal_documents(again, d, rec, docs=[e["name"] for e in reversed(rec["documents"])])
+    check(p.returncode == 0, out_text(p))
+    check(read(again) == read(bundle), "two seals of the same documents differ (or depend on --document order)")
+    bag, _case = doc_bag(bundle)
+    check(read(repack(bag)) == read(bundle), "repack of the extraction differs")
+
+
+@test("documents: inspect lists data/documents/ members")
+def _():
+    bundle, _d, rec = doc_bundle("in-person")
+    p = tg("inspect", bundle)
+    check(p.returncode == 0, out_text(p))
+    for e in rec["documents"]:
+        check(f"data/documents/{e['name']}" in p.stdout.decode(), f"{e['name']} not listed:\n{p.stdout.decode()}")
+
+
+@test("a teleconference record sealed without --recording: seal refuses, nothing written")
+def _():
+    out = fresh("tc-norec") + ".tar"
+    d = fresh("tc-norec-fx")
+    os.makedirs(d)
+    write(os.path.join(d, "note.txt"), b"note\n")
+    p = tg("seal", "--keys", KA, "--record", os.path.join(FX, "record.json"), "--document",
+           f"note.txt={os.path.join(d, 'note.txt')}", "--sealing-time", rfc3339(ST), "--out", out)
+    check(p.returncode != 0 and not os.path.exists(out), f"seal accepted it ({p.returncode}): {out_text(p)}")
+    check(re.search(r"--recording is needed", out_text(p)), f"no clear message: {out_text(p)}")
+
+
+@test("a version 2 teleconference record with a document but no recording, re-signed: FORMAT_FAILURE (no recording)")
+def _():
+    bag = bag_of()
+    os.unlink(os.path.join(bag, "data", "recording.mkv"))
+    os.unlink(os.path.join(bag, "data", "events.jsonl"))
+    os.makedirs(os.path.join(bag, "data", "documents"))
+    write(os.path.join(bag, "data", "documents", "note.txt"), b"note\n")
+
+    def v2(rec):
+        rec["version"] = 2
+        rec["documents"] = [{"name": "note.txt", "sha256": sha256(b"note\n"), "media_type": "text/plain"}]
+    edit_json(os.path.join(bag, "data", "record.json"), v2)
+    expect(reseal(bag), "TOTAL-FAILED", "FORMAT_FAILURE", message=r"no recording \(a teleconference record needs one\)")
+
+
+@test("a version 1 record with an added document, re-signed: FORMAT_FAILURE (not listed in the record)")
+def _():
+    bag = bag_of()
+    os.makedirs(os.path.join(bag, "data", "documents"))
+    write(os.path.join(bag, "data", "documents", "note.txt"), b"note\n")
+    expect(reseal(bag), "TOTAL-FAILED", "FORMAT_FAILURE", "data/documents/note.txt", "not listed in the record")
+
+
+@test("signed-email: the message removed, re-signed: FORMAT_FAILURE (no recording and no document)")
+def _():
+    bag, _case = doc_bag(doc_bundle("signed-email")[0])
+    os.unlink(os.path.join(bag, "data", "documents", "message.eml"))
+    expect(reseal(bag), "TOTAL-FAILED", "FORMAT_FAILURE", message="no recording and no document")
+
+
+@test("in-person: one listed scan removed, re-signed: FORMAT_FAILURE naming it")
+def _():
+    bag, case = doc_bag(doc_bundle("in-person")[0])
+    os.unlink(os.path.join(bag, "data", "documents", "id-back.jpg"))
+    expect(reseal(bag), "TOTAL-FAILED", "FORMAT_FAILURE", f"!{case}/data/documents/id-back.jpg",
+           "lists the document .* not in the bundle")
+
+
+@test("signed-email: an extra unlisted document, re-signed: FORMAT_FAILURE naming it")
+def _():
+    bag, case = doc_bag(doc_bundle("signed-email")[0])
+    write(os.path.join(bag, "data", "documents", "extra.pdf"), b"%PDF-1.7 not part of the request\n")
+    expect(reseal(bag), "TOTAL-FAILED", "FORMAT_FAILURE", f"!{case}/data/documents/extra.pdf",
+           "not listed in the record's documents")
+
+
+@test("signed-email: an extra document, manifests not updated: FORMAT_FAILURE (not in manifest-sha256.txt)")
+def _():
+    bag, case = doc_bag(doc_bundle("signed-email")[0])
+    write(os.path.join(bag, "data", "documents", "extra.pdf"), b"%PDF-1.7\n")
+    expect(repack(bag), "TOTAL-FAILED", "FORMAT_FAILURE", f"!{case}/data/documents/extra.pdf",
+           "not listed in manifest-sha256.txt")
+
+
+@test("signed-email: the message's bytes altered, not re-signed: HASH_FAILURE on the document")
+def _():
+    bag, case = doc_bag(doc_bundle("signed-email")[0])
+    p = os.path.join(bag, "data", "documents", "message.eml")
+    write(p, read(p).replace(b"7 d", b"9 d"))
+    expect(repack(bag), "TOTAL-FAILED", "HASH_FAILURE", f"!{case}/data/documents/message.eml", "manifest-sha256.txt")
+
+
+@test("signed-email: the message's bytes altered, manifests re-hashed and re-signed: HASH_FAILURE against the record")
+def _():
+    bag, case = doc_bag(doc_bundle("signed-email")[0])
+    p = os.path.join(bag, "data", "documents", "message.eml")
+    write(p, read(p).replace(b"7 d", b"9 d"))
+    expect(reseal(bag), "TOTAL-FAILED", "HASH_FAILURE", f"!{case}/data/documents/message.eml",
+           "SHA-256 the record lists")
+
+
+@test("signed-email: the message and the record's hash both changed, re-signed: FORMAT_FAILURE (message_sha256)")
+def _():
+    bag, case = doc_bag(doc_bundle("signed-email")[0])
+    p = os.path.join(bag, "data", "documents", "message.eml")
+    write(p, read(p).replace(b"7 d", b"9 d"))
+
+    def relist(rec):
+        rec["documents"][0]["sha256"] = sha256(read(p))
+    edit_json(os.path.join(bag, "data", "record.json"), relist)
+    expect(reseal(bag), "TOTAL-FAILED", "FORMAT_FAILURE", f"!{case}/data/record.json", "message_sha256")
+
+
+@test("control: a document bundle extracted, re-hashed, re-signed and repacked unchanged PASSES")
+def _():
+    bundle = doc_bundle("system")[0]
+    bag, _case = doc_bag(bundle)
+    out = reseal(bag)
+    check(read(out) == read(bundle), "rehash/resign/repack of a document bundle differs from the sealer's output")
+    expect_pass(out)
+
+
+@test("a document name outside the layout (data/documents/.hidden, data/documents/sub/x): FORMAT_FAILURE")
+def _():
+    for rel in ("data/documents/.hidden", "data/documents/sub/x.txt", "data/documents/" + "a" * 65):
+        bag, case = doc_bag(doc_bundle("portal")[0])
+        target = os.path.join(bag, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        write(target, b"x\n")
+        j = expect(repack(bag), "TOTAL-FAILED", "FORMAT_FAILURE", message="not part of the bundle layout")
+        check(j["member"].startswith(f"{case}/data/documents/"), show(j))
+
+
+def seal_refusal(name, mutate, message):
+    def fn():
+        _bundle, d, rec = doc_bundle("in-person")
+        d2 = fresh("refuse")
+        shutil.copytree(d, d2)
+        rec2 = json.loads(json.dumps(rec))
+        docs = mutate(d2, rec2)
+        write(os.path.join(d2, "record.json"), json.dumps(rec2).encode())
+        out = fresh("refused") + ".tar"
+        p = seal_documents(out, d2, rec2, docs=docs)
+        check(p.returncode != 0, f"seal accepted it: {out_text(p)}")
+        check(not os.path.exists(out) and not any(f.endswith(".partial") for f in os.listdir(os.path.dirname(out))),
+              "seal left a file behind")
+        check(re.search(message, out_text(p)), f"message does not match /{message}/: {out_text(p)}")
+    add(f"seal refuses {name}", fn)
+
+
+seal_refusal("a document the record does not list",
+             lambda d, r: [e["name"] for e in r["documents"]] + ["record.json"], "not listed in the record")
+seal_refusal("a listed document that is not given",
+             lambda d, r: [e["name"] for e in r["documents"]][1:], "which was not given")
+seal_refusal("a document whose bytes differ from the record's SHA-256",
+             lambda d, r: (write(os.path.join(d, "id-back.jpg"), b"other"), [e["name"] for e in r["documents"]])[1],
+             "id-back.jpg .* has SHA-256 [0-9a-f]{64}; the record lists")
+seal_refusal("a document listed twice in the record",
+             lambda d, r: (r["documents"].append(dict(r["documents"][0])), [e["name"] for e in r["documents"]][:-1])[1],
+             "twice")
+seal_refusal("a version 2 in-person record without any --document",
+             lambda d, r: [], "usage|--document is needed")
+seal_refusal("a document name with a path",
+             lambda d, r: ["../x"], "document name")
+seal_refusal("a document over 64 MiB",
+             lambda d, r: (os.truncate(os.path.join(d, "id-back.jpg"), 64 * 1024 * 1024 + 1),
+                           [e["name"] for e in r["documents"]])[1], "over the limit")
+
 
 def setup():
     global WORK, KA, KB, KE, FX, CASE, BASE, BASE_MEMBERS, SMALL

@@ -88,6 +88,43 @@ try:
     # and the verifier agrees, whatever the recipe says
     r = run([testigo, "verify", "-q", "--ca-file", root, extra])
     case("testigo verify fails it too", r.returncode == 1)
+
+    # a bundle of another channel: documents under data/documents/, no recording
+    import hashlib, json
+    dfx = os.path.join(tmp, "dfx")
+    os.makedirs(dfx)
+    message = b"From: holder@example.net\r\nSubject: request\r\n\r\nSolicitud: suspension\r\n"
+    open(os.path.join(dfx, "message.eml"), "wb").write(message)
+    rec = json.load(open(os.path.join(src, "evidence-schema", "examples", "valid", "v2-suspension-signed-email.json")))
+    digest = hashlib.sha256(message).hexdigest()
+    rec["documents"] = [{"name": "message.eml", "sha256": digest, "media_type": "message/rfc822"}]
+    rec["case"]["email"]["message_sha256"] = digest
+    json.dump(rec, open(os.path.join(dfx, "record.json"), "w"))
+    dbundle = os.path.join(tmp, "documents.tar")
+    r = run([testigo, "seal", "--keys", keys, "--record", f"{dfx}/record.json",
+             "--document", f"message.eml={dfx}/message.eml", "--out", dbundle])
+    assert r.returncode == 0, r.stderr
+    r = recipe(dbundle, root)
+    case("recipe passes a document bundle (signed e-mail, no recording)",
+         r.returncode == 0 and "STOCK CHECKS PASSED" in r.stdout, r.stderr[-500:])
+    with tarfile.open(dbundle) as t:
+        doc = [m for m in t.getmembers() if m.name.endswith("/data/documents/message.eml")][0]
+    bad = bytearray(open(dbundle, "rb").read())
+    bad[doc.offset_data + doc.size // 2] ^= 0x20
+    open(os.path.join(tmp, "docflip.tar"), "wb").write(bad)
+    r = recipe(os.path.join(tmp, "docflip.tar"), root)
+    case("recipe fails on a flipped byte in a document", r.returncode != 0)
+    dex = os.path.join(tmp, "dex")
+    os.makedirs(dex)
+    run(["tar", "-xf", dbundle, "-C", dex], check=True)
+    dcase = os.listdir(dex)[0]
+    subprocess.run(["chmod", "-R", "u+w", dex], check=True)
+    os.unlink(os.path.join(dex, dcase, "data", "documents", "message.eml"))
+    nodoc = os.path.join(tmp, "nodoc.tar")
+    run(["tar", "-cf", nodoc, "-C", dex, dcase], check=True)
+    r = recipe(nodoc, root)
+    case("recipe fails on a bundle with neither recording nor document",
+         r.returncode != 0 and "recording-or-document" in r.stdout + r.stderr, (r.stdout + r.stderr)[-500:])
 finally:
     subprocess.run(["chmod", "-R", "u+w", tmp])
     shutil.rmtree(tmp, ignore_errors=True)

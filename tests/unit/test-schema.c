@@ -123,6 +123,16 @@ test_error_pointers (void)
     { "invalid/wrong-enum-action.json", "/case/action: \"cancel\" is not one of" },
     { "invalid/root-is-array.json", "(root): must be of type object" },
     { "invalid/approved-without-face-still.json", "/stills: must contain at least 1 item" },
+    { "invalid/v2-in-person-without-documents.json", "/documents: required member is missing" },
+    { "invalid/v2-in-person-empty-documents.json", "/documents: must have at least 1 items" },
+    { "invalid/v2-document-without-sha256.json", "/documents/0/sha256: required member is missing" },
+    { "invalid/v2-system-with-consent.json", "/consent: member not allowed here" },
+    { "invalid/v2-system-without-officer.json", "/officer: required member is missing" },
+    { "invalid/v2-system-human-officer.json", "/officer/role: must be \"system\"" },
+    { "invalid/v2-portal-officer-not-holder.json", "/officer/role: must be \"holder\"" },
+    { "invalid/v2-unknown-channel.json", "/case/channel: \"fax\" is not one of" },
+    { "invalid/v1-with-documents.json", "/documents: member not allowed here" },
+    { "invalid/version-3.json", "/version: 3 is not one of 1, 2" },
   };
 
   for (gsize k = 0; k < G_N_ELEMENTS (cases); k++)
@@ -135,6 +145,71 @@ test_error_pointers (void)
       if (!g_str_has_prefix (error->message, cases[k].prefix))
         g_error ("%s: expected a message starting \"%s\", got \"%s\"", cases[k].file, cases[k].prefix,
                  error->message);
+    }
+}
+
+/* Versions: a version 1 record keeps the rules of version 1 (no documents,
+ * no system channel, consent on every channel), a version 2 record gets the
+ * rules of version 2, whatever else the record says. */
+static gboolean
+check_with_version (const char *file, gint64 version, const char *set_channel, GError **error)
+{
+  g_autofree char *path = g_build_filename (schema_dir, "examples", file, NULL);
+  g_autofree char *data = NULL;
+  g_autoptr (JsonNode) record = NULL;
+  JsonObject *root;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  record = tg_json_parse_strict (data, len, TG_SCHEMA_RECORD_MAX_SIZE, NULL);
+  g_assert_nonnull (record);
+  root = json_node_get_object (record);
+  json_object_set_int_member (root, "version", version);
+  if (set_channel != NULL)
+    json_object_set_string_member (json_object_get_object_member (root, "case"), "channel", set_channel);
+  return tg_schema_check_record (record, error);
+}
+
+static void
+test_versions (void)
+{
+  static const struct {
+    const char *file;
+    gint64 version;
+    const char *channel;
+    const char *error_prefix; /* NULL: valid */
+  } cases[] = {
+    /* teleconference records mean the same in both versions */
+    { "valid/approved-teleconference.json", 2, NULL, NULL },
+    { "valid/v2-approved-teleconference.json", 1, NULL, NULL },
+    { "valid/aborted-no-show.json", 2, NULL, NULL },
+    /* version 1 records of the other channels need no documents; as version 2 they do */
+    { "valid/suspension-signed-email.json", 2, NULL, "/documents: required member is missing" },
+    { "valid/revocation-in-person.json", 2, NULL, "/documents: required member is missing" },
+    /* version 2 records are not version 1 records */
+    { "valid/v2-suspension-signed-email.json", 1, NULL, "/consent: required member is missing" },
+    { "valid/v2-revocation-in-person.json", 1, NULL, "/documents: member not allowed here" },
+    { "valid/v2-revocation-system.json", 1, NULL, "/consent: required member is missing" },
+    /* consent: required in person and by teleconference unless aborted; optional otherwise */
+    { "valid/v2-revocation-portal.json", 2, "signed-email", "/case/email: required member is missing" },
+    { "valid/v2-revocation-portal.json", 2, "in-person", "/consent: required member is missing" },
+    { "valid/v2-revocation-system.json", 2, "portal", "/officer/role: must be \"holder\"" },
+    { "valid/v2-revocation-portal.json", 2, "system", "/officer/role: must be \"system\"" },
+  };
+
+  for (gsize k = 0; k < G_N_ELEMENTS (cases); k++)
+    {
+      g_autoptr (GError) error = NULL;
+      gboolean ok = check_with_version (cases[k].file, cases[k].version, cases[k].channel, &error);
+
+      if (cases[k].error_prefix == NULL && !ok)
+        g_error ("%s as version %" G_GINT64_FORMAT ": expected valid, got \"%s\"", cases[k].file, cases[k].version,
+                 error->message);
+      if (cases[k].error_prefix != NULL
+          && (ok || !g_str_has_prefix (error->message, cases[k].error_prefix)))
+        g_error ("%s as version %" G_GINT64_FORMAT " (channel %s): expected \"%s…\", got %s", cases[k].file,
+                 cases[k].version, cases[k].channel ? cases[k].channel : "unchanged", cases[k].error_prefix,
+                 ok ? "valid" : error->message);
     }
 }
 
@@ -636,6 +711,7 @@ main (int argc, char **argv)
   g_assert_cmpuint (add_examples ("events-invalid", TRUE, FALSE), >=, 6);
   g_test_add_func ("/schema/builtin/error-pointers", test_error_pointers);
   g_test_add_func ("/schema/builtin/fixed-paths", test_fixed_paths);
+  g_test_add_func ("/schema/builtin/versions", test_versions);
 
   g_test_add_func ("/schema/parse/cases", test_parse_cases);
   g_test_add_func ("/schema/parse/duplicate-message", test_parse_duplicate_message);
