@@ -2,7 +2,7 @@
  * (multipart/signed) or opaque (application/pkcs7-mime), LF or CRLF as mail
  * clients write them. The signature must verify and the signer certificate
  * chain to the given CA; the request fields come from the signed body only
- * (the template in docs/lifecycle.md, Spanish or English keys). Errors are in
+ * (the template in docs/intake.md, Spanish or English keys). Errors are in
  * the TG_ERROR domain: TG_ERROR_TOO_BIG, TG_ERROR_INVALID (not S/MIME, bad
  * template), TG_ERROR_CRYPTO (signature or chain), TG_ERROR_REFUSED (a rule:
  * unknown action, suspension over 15 days, ID in the body not the signer's).
@@ -14,6 +14,8 @@
 G_BEGIN_DECLS
 
 #define CA_INTAKE_MAX_MESSAGE ((gsize) 4 * 1024 * 1024)
+/* The signed body, after transfer decoding: a request is a few lines. */
+#define CA_INTAKE_MAX_BODY ((gsize) 64 * 1024)
 
 typedef struct {
   /* from the signed body */
@@ -25,6 +27,9 @@ typedef struct {
   int suspension_days;       /* 1..15 for a suspension, else 0 */
   /* from the message and the signature */
   char *message_sha256;      /* hex, of the message bytes exactly as received (replay key) */
+  char *signature_sha256;    /* hex, of the SignerInfo signature value: the same for every copy of
+                              * one signed request whatever its headers or line endings (replay key
+                              * that survives re-sending; added by ca/intake) */
   char *signer_cert_pem;
   char *signer_serial_hex;   /* upper-case hex */
   char *signer_subject;      /* one-line RFC 2253 */
