@@ -1,0 +1,386 @@
+/* sweep.c — automatic revocation at the end of a suspension: every HELD
+ * certificate whose deadline has passed is revoked (cessationOfOperation,
+ * revocationDate kept at the hold's t0), each with its own sealed system
+ * evidence bundle, through the same gate as every other action. Idempotent:
+ * a second sweep finds nothing held past its deadline and changes nothing.
+ * Shared with the document sealing of the intake (ca_seal_documents). */
+#include "config.h"
+#include "ca-private.h"
+#include "bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+static void
+add_str (JsonBuilder *b, const char *k, const char *v)
+{
+  json_builder_set_member_name (b, k);
+  json_builder_add_string_value (b, v);
+}
+
+static void
+add_time (JsonBuilder *b, const char *k, gint64 t)
+{
+  g_autofree char *s = tg_time_format (t);
+  add_str (b, k, s);
+}
+
+static char *
+to_text (JsonBuilder *b)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+static gboolean
+write_private (const char *path, const char *text, gsize len, GError **error)
+{
+  return tg_write_file_excl (path, text, len, 0600, error);
+}
+
+/* Removes the files of a scratch directory, then the directory. */
+static void
+remove_scratch (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      g_unlink (p);
+    }
+  g_rmdir (dir);
+}
+
+char *
+ca_scratch_dir (CaStore *store, GError **error)
+{
+  g_autofree char *base = g_build_filename (store->state_dir, "tmp", NULL);
+  g_autofree char *tmpl = NULL;
+
+  if (g_mkdir_with_parents (base, 0700) != 0)
+    {
+      tg_set_error_errno (error, errno, "cannot create %s", base);
+      return NULL;
+    }
+  tmpl = g_build_filename (base, "seal-XXXXXX", NULL);
+  if (g_mkdtemp_full (tmpl, 0700) == NULL)
+    {
+      tg_set_error_errno (error, errno, "cannot create a directory in %s", base);
+      return NULL;
+    }
+  return g_steal_pointer (&tmpl);
+}
+
+gboolean
+ca_seal_documents (CaStore *store, const char *record_json, const char *const *names, const char *const *paths,
+                   const char *out_path, gint64 sealing_time, const char *scratch, GError **error)
+{
+  BundleSealOptions so = { 0 };
+  g_autoptr (GArray) docs = g_array_new (FALSE, TRUE, sizeof (BundleInput));
+  g_autofree char *record_path = g_build_filename (scratch, "record.json", NULL);
+  g_autofree char *dir = g_path_get_dirname (out_path);
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      tg_set_error_errno (error, errno, "cannot create %s", dir);
+      return FALSE;
+    }
+  if (!write_private (record_path, record_json, strlen (record_json), error))
+    return FALSE;
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      BundleInput in = { names[i], paths[i] };
+      g_array_append_val (docs, in);
+    }
+  so.keys_dir = store->keys_dir;
+  so.record_path = record_path;
+  so.documents = docs;
+  so.out_path = out_path;
+  so.sealing_time = sealing_time;
+  return bundle_seal (&so, error);
+}
+
+/* The date 15 years on, for the retention's delete_after. */
+static char *
+retention_date (gint64 now, int years)
+{
+  g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (now);
+  g_autoptr (GDateTime) later = t ? g_date_time_add_years (t, years) : NULL;
+
+  return later ? g_date_time_format (later, "%Y-%m-%d") : g_strdup ("2099-12-31");
+}
+
+static gboolean
+plain_email (const char *e)
+{
+  const char *at = e ? strchr (e, '@') : NULL;
+  return at != NULL && at != e && strchr (at + 1, '.') != NULL && strchr (at + 1, '@') == NULL
+         && strpbrk (e, " \t\r\n") == NULL && strlen (e) <= 254;
+}
+
+static char *
+auto_case_id (const CaCertInfo *c)
+{
+  if (c->hold_case != NULL && strlen (c->hold_case) + strlen ("-auto-revocation") <= 64)
+    return g_strdup_printf ("%s-auto-revocation", c->hold_case);
+  return g_strdup_printf ("AR-%s", c->serial);
+}
+
+static char *
+system_record (CaStore *store, const CaCertInfo *c, const char *case_id, const char *doc_sha, gint64 now)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autofree char *t0 = tg_time_format (c->revocation_time);
+  g_autofree char *deadline = tg_time_format (c->hold_deadline);
+  g_autofree char *reason = g_strdup_printf (
+      "Suspension (case %s) from %s reached its deadline on %s without reactivation: revoked automatically "
+      "(cessationOfOperation, revocation date kept at the start of the suspension).",
+      c->hold_case ? c->hold_case : "unknown", t0, deadline);
+  g_autofree char *keep = retention_date (now, 15);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "version");
+  json_builder_add_int_value (b, 2);
+  json_builder_set_member_name (b, "case");
+  json_builder_begin_object (b);
+  add_str (b, "id", case_id);
+  add_str (b, "action", "revocation");
+  add_str (b, "reason", reason);
+  add_str (b, "channel", "system");
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "holder");
+  json_builder_begin_object (b);
+  add_str (b, "name", c->name && *c->name ? c->name : "unknown");
+  add_str (b, "national_id", c->national_id ? c->national_id : "unknown");
+  add_str (b, "email", plain_email (c->email) ? c->email : "unknown@unknown.invalid");
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "certificate");
+  json_builder_begin_object (b);
+  add_str (b, "serial", c->serial);
+  add_str (b, "issuer", c->issuer);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "officer");
+  json_builder_begin_object (b);
+  add_str (b, "id", "system");
+  add_str (b, "name", "Testigo RA automatic revocation");
+  add_str (b, "role", "system");
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "session");
+  json_builder_begin_object (b);
+  add_time (b, "started_at", now);
+  add_time (b, "ended_at", now);
+  json_builder_set_member_name (b, "duration_s");
+  json_builder_add_int_value (b, 0);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "documents");
+  json_builder_begin_array (b);
+  json_builder_begin_object (b);
+  add_str (b, "name", "sweep.json");
+  add_str (b, "sha256", doc_sha);
+  add_str (b, "media_type", "application/json");
+  add_str (b, "description", "The deadline sweep: the suspension it found expired and the revocation it applies.");
+  json_builder_end_object (b);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "outcome");
+  json_builder_begin_object (b);
+  add_str (b, "result", "approved");
+  add_str (b, "notes", "Revoked automatically at the end of the suspension.");
+  add_time (b, "completed_at", now);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "retention");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "period_years");
+  json_builder_add_int_value (b, 15);
+  add_str (b, "delete_after", keep);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  return to_text (b);
+}
+
+static char *
+sweep_document (const CaCertInfo *c, const char *case_id, gint64 now)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  add_str (b, "kind", "testigo-deadline-sweep");
+  add_time (b, "sweep_time", now);
+  add_str (b, "case", case_id);
+  add_str (b, "serial", c->serial);
+  add_str (b, "issuer", c->issuer);
+  add_str (b, "suspension_case", c->hold_case ? c->hold_case : "unknown");
+  add_time (b, "suspended_at", c->revocation_time);
+  add_time (b, "deadline", c->hold_deadline);
+  add_str (b, "action", "automatic-revocation");
+  add_str (b, "reason", "cessationOfOperation");
+  add_time (b, "revocation_time", c->revocation_time);
+  json_builder_end_object (b);
+  return to_text (b);
+}
+
+/* Seals (or finds, after an interrupted sweep) the system bundle for @c and applies it. */
+static gboolean
+revoke_one (CaStore *store, const CaCertInfo *c, gint64 now, GError **error)
+{
+  g_autofree char *case_id = auto_case_id (c);
+  g_autofree char *file = g_strdup_printf ("%s.tar", case_id);
+  g_autofree char *out = g_build_filename (store->evidence_dir, "system", file, NULL);
+  g_autoptr (CaActionResult) r = NULL;
+  CaActionRequest req = { 0 };
+
+  if (!g_file_test (out, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *scratch = ca_scratch_dir (store, error);
+      g_autofree char *doc = NULL, *doc_path = NULL, *sha = NULL, *record = NULL;
+      const char *names[] = { "sweep.json", NULL };
+      const char *paths[] = { NULL, NULL };
+      gboolean ok;
+
+      if (scratch == NULL)
+        return FALSE;
+      doc = sweep_document (c, case_id, now);
+      doc_path = g_build_filename (scratch, "sweep.json", NULL);
+      sha = tg_sha256_hex (doc, strlen (doc));
+      record = system_record (store, c, case_id, sha, now);
+      paths[0] = doc_path;
+      ok = write_private (doc_path, doc, strlen (doc), error)
+           && ca_seal_documents (store, record, names, paths, out, now, scratch, error);
+      remove_scratch (scratch);
+      if (!ok)
+        return FALSE;
+    }
+  req.case_id = case_id;
+  req.action = "revocation";
+  req.serial = c->serial;
+  req.bundle_path = out;
+  req.actor.role = CA_ROLE_SYSTEM;
+  req.actor.id = "sweep";
+  req.reason = CA_REASON_NONE;
+  r = ca_gate_apply_system (store, &req, error);
+  return r != NULL;
+}
+
+/* One sweep at a time per state directory (testigod's timer and cron). */
+static int
+sweep_lock (CaStore *store, GError **error)
+{
+  g_autofree char *path = g_build_filename (store->state_dir, "sweep.lock", NULL);
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    {
+      tg_set_error_errno (error, errno, "cannot open %s", path);
+      return -1;
+    }
+  while (flock (fd, LOCK_EX) != 0)
+    if (errno != EINTR)
+      {
+        tg_set_error_errno (error, errno, "cannot lock %s", path);
+        close (fd);
+        return -1;
+      }
+  return fd;
+}
+
+static gboolean sweep_locked (CaStore *store, guint *n_revoked, GError **error);
+
+gboolean
+ca_sweep (CaStore *store, guint *n_revoked, GError **error)
+{
+  int fd = sweep_lock (store, error);
+  gboolean ok;
+
+  if (n_revoked)
+    *n_revoked = 0;
+  if (fd < 0)
+    return FALSE;
+  ok = sweep_locked (store, n_revoked, error);
+  close (fd); /* releases the lock */
+  return ok;
+}
+
+static gboolean
+sweep_locked (CaStore *store, guint *n_revoked, GError **error)
+{
+  g_autoptr (GPtrArray) due = g_ptr_array_new_with_free_func ((GDestroyNotify) ca_cert_info_free);
+  g_autoptr (sqlite3_stmt) st = NULL;
+  g_autoptr (GString) failures = g_string_new (NULL);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autofree char *details = NULL;
+  guint done = 0;
+  gint64 now = ca_store_now (store);
+  int rc, fail_code = TG_ERROR_FAILED;
+
+  if (n_revoked)
+    *n_revoked = 0;
+  st = ca_db_prepare (store, "SELECT " CA_CERT_COLUMNS " FROM certs WHERE state = 'held' AND hold_deadline <= ?1"
+                             " ORDER BY hold_deadline, serial", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, now);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    g_ptr_array_add (due, ca_cert_info_from_stmt (store, st));
+  if (rc != SQLITE_DONE)
+    {
+      ca_db_set_error (store, error, "sweep");
+      return FALSE;
+    }
+  g_clear_pointer (&st, sqlite3_finalize);
+  if (due->len == 0)
+    return TRUE; /* nothing to do: nothing changes, nothing is written */
+
+  json_builder_begin_object (b);
+  add_time (b, "sweep_time", now);
+  json_builder_set_member_name (b, "revoked");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < due->len; i++)
+    {
+      const CaCertInfo *c = g_ptr_array_index (due, i);
+      g_autoptr (GError) local = NULL;
+      if (revoke_one (store, c, now, &local))
+        {
+          done++;
+          json_builder_add_string_value (b, c->serial);
+        }
+      else
+        {
+          g_string_append_printf (failures, "%s%s: %s", failures->len ? "; " : "", c->serial, local->message);
+          if (local->domain == TG_ERROR)
+            fail_code = local->code;
+        }
+    }
+  json_builder_end_array (b);
+  if (failures->len)
+    add_str (b, "failures", failures->str);
+  json_builder_end_object (b);
+  details = to_text (b);
+  {
+    g_autoptr (GError) local = NULL;
+    if (!ca_store_audit (store, "sweep", "system", details, &local))
+      g_warning ("cannot audit the sweep: %s", local->message);
+  }
+  if (done > 0)
+    {
+      g_autoptr (GError) local = NULL;
+      if (!ca_publish (store, &local))
+        g_warning ("the sweep revoked %u certificate(s), but the CRLs could not be published: %s", done, local->message);
+    }
+  if (n_revoked)
+    *n_revoked = done;
+  if (failures->len)
+    {
+      g_set_error (error, TG_ERROR, fail_code, "the sweep revoked %u of %u: %s", done, due->len, failures->str);
+      return FALSE;
+    }
+  return TRUE;
+}
