@@ -270,10 +270,26 @@ ca_intake_accept (CaStore *store, GBytes *message, GError **error)
   if ((r = ca_intake_parse (message, &io, &local)) == NULL)
     return refused (store, message, sha, error, local->code == TG_ERROR_TOO_BIG ? TG_ERROR_TOO_BIG : TG_ERROR_REFUSED,
                     "%s", local->message);
+  if ((st = ca_db_prepare (store, "SELECT received_at, case_id FROM intake_messages WHERE signature_sha256 = ?1",
+                           error)) == NULL)
+    return NULL;
+  ca_db_bind_text (st, 1, r->signature_sha256);
+  if (sqlite3_step (st) == SQLITE_ROW)
+    {
+      g_autofree char *when = tg_time_format (sqlite3_column_int64 (st, 0));
+      g_autofree char *prev = ca_db_column_text (st, 1);
+      return refused (store, message, sha, error, TG_ERROR_REFUSED,
+                      "the same signed request was already received on %s (case %s), in another copy: replay refused",
+                      when, prev ? prev : "none");
+    }
+  g_clear_pointer (&st, sqlite3_finalize);
   if ((cert = ca_cert_get (store, r->signer_serial_hex, &local)) == NULL)
     return refused (store, message, sha, error, TG_ERROR_REFUSED,
                     "the signer's certificate %s is not a certificate of this CA store", r->signer_serial_hex);
-  if (cert->national_id == NULL || g_ascii_strcasecmp (cert->national_id, r->national_id) != 0)
+  /* The intake already matched the body's ID to the signer certificate's
+   * serialNumber (normalised); here the certificate row must be that holder's. */
+  if (cert->national_id == NULL
+      || g_ascii_strcasecmp (cert->national_id, r->signer_national_id ? r->signer_national_id : r->national_id) != 0)
     return refused (store, message, sha, error, TG_ERROR_REFUSED,
                     "the request is for holder %s, but it is signed with certificate %s of %s", r->national_id,
                     cert->serial, cert->national_id ? cert->national_id : "an unnamed holder");
@@ -310,13 +326,15 @@ ca_intake_accept (CaStore *store, GBytes *message, GError **error)
 
   if (!ca_db_begin (store, error))
     return NULL;
-  st = ca_db_prepare (store, "INSERT INTO intake_messages (sha256, case_id, received_at, state) VALUES (?1, ?2, ?3, 'accepted')",
+  st = ca_db_prepare (store, "INSERT INTO intake_messages (sha256, case_id, received_at, state, signature_sha256)"
+                      " VALUES (?1, ?2, ?3, 'accepted', ?4)",
                       error);
   if (st == NULL)
     goto fail;
   ca_db_bind_text (st, 1, sha);
   ca_db_bind_text (st, 2, case_id);
   sqlite3_bind_int64 (st, 3, now);
+  ca_db_bind_text (st, 4, r->signature_sha256);
   if (sqlite3_step (st) != SQLITE_DONE)
     {
       ca_db_set_error (store, error, "intake");

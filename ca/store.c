@@ -57,6 +57,10 @@ static const char *const migrations[] = {
   "  invalidity_time INTEGER NOT NULL);",
   /* 2 */
   "CREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+  /* 3: a signed request is the same request whatever headers or line endings
+   * a copy gained on the way: replays are also refused by signature value. */
+  "ALTER TABLE intake_messages ADD COLUMN signature_sha256 TEXT;"
+  "CREATE UNIQUE INDEX intake_messages_signature ON intake_messages(signature_sha256);",
 };
 
 /* ------------------------------------------------------------- helpers */

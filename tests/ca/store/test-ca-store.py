@@ -772,6 +772,14 @@ def _():
     check(j["state"] == "held" and j["hold_deadline"] == rfc3339(T0 + 10 * DAY), str(j))
     ca_refused("message already received", "intake", msg, now=T0)
     check(os.listdir(os.path.join(STATE, "intake", "refused")), "the refused message is not kept")
+    # The same signed request in another copy: a mail header added on the way
+    # and CRLF line endings. Its bytes differ, its signature does not.
+    with open(msg, "rb") as f:
+        raw = f.read()
+    copy = path("m-copy.eml")
+    with open(copy, "wb") as f:
+        f.write(b"Received: from relay.example.ve\r\n" + raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    ca_refused("in another copy: replay refused", "intake", copy, now=T0)
 
 
 @test("intake: a renewal by signed e-mail alone does not pass the gate (it needs a validation)")
