@@ -780,6 +780,10 @@ def _():
     with open(copy, "wb") as f:
         f.write(b"Received: from relay.example.ve\r\n" + raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
     ca_refused("in another copy: replay refused", "intake", copy, now=T0)
+    # `testigo intake --state` is the same path as `testigo ca intake`.
+    p = run([TESTIGO, "intake", copy, "--state", STATE], now=T0)
+    check(p.returncode == 9 and b"in another copy: replay refused" in p.stderr,
+          f"testigo intake --state: {p.returncode} {p.stderr!r}")
 
 
 @test("intake: a renewal by signed e-mail alone does not pass the gate (it needs a validation)")
