@@ -107,6 +107,8 @@ add_entry (GArray *arr, const Entry *e, CaReason reason, gint64 time)
   r.revocation_time = time;
   r.reason = reason;
   r.invalidity_time = reason == CA_REASON_KEY_COMPROMISE ? e->invalidity_time : 0;
+  /* RFC 5280 §5.3.2: a held certificate is to be rejected while on hold. */
+  r.hold_reject = reason == CA_REASON_CERTIFICATE_HOLD;
   g_array_append_val (arr, r);
 }
 
@@ -266,7 +268,7 @@ lookup (const char *serial_hex, CaRevokedEntry *entry, gpointer user_data)
   entry->revocation_time = sqlite3_column_int64 (st, 1);
   entry->reason = sqlite3_column_type (st, 2) == SQLITE_NULL ? CA_REASON_UNSPECIFIED : (CaReason) sqlite3_column_int (st, 2);
   entry->invalidity_time = entry->reason == CA_REASON_KEY_COMPROMISE ? sqlite3_column_int64 (st, 3) : 0;
-  entry->hold_reject = FALSE;
+  entry->hold_reject = entry->reason == CA_REASON_CERTIFICATE_HOLD;
   g_ptr_array_add (l->keep, g_strdup (serial));
   entry->serial_hex = g_ptr_array_index (l->keep, l->keep->len - 1);
   return CA_STATUS_REVOKED;

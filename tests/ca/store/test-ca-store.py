@@ -337,6 +337,8 @@ def _():
     e = crl_entry(text, SERIALS["a"])
     check(e is not None and "Certificate Hold" in e, f"no hold entry in the full CRL:\n{text}")
     check(f"Revocation Date: {openssl_date(T0)}" in e, f"revocation date is not t0: {e}")
+    check("Hold Instruction Code" in e and "Hold Instruction Reject" in e,
+          f"no holdInstructionCode id-holdinstruction-reject on the hold: {e}")
     o = ocsp("a", now=T0)
     check("Cert Status: revoked" in o and "certificateHold" in o, o)
 
