@@ -4,6 +4,7 @@
 #include "ca-private.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -293,68 +294,30 @@ out:
   return ok;
 }
 
-/* The delegated OCSP responder (RFC 6960 §4.2.2.2): id-kp-OCSPSigning, id-pkix-ocsp-nocheck. */
+/* The delegated OCSP responder (RFC 6960 §4.2.2.2), made by
+ * ca_ocsp_responder_create next to the old one, then renamed over it (key
+ * first, then the certificate that names it). */
 static gboolean
 create_ocsp_responder (CaStore *store, const char *cert_path, const char *key_path, GError **error)
 {
-  EVP_PKEY *key = NULL;
-  X509 *x = NULL;
-  X509_NAME *name = NULL;
-  X509V3_CTX ctx;
-  g_autofree char *pem = NULL, *key_pem = NULL;
+  g_autofree char *new_cert = g_strconcat (cert_path, ".new", NULL);
+  g_autofree char *new_key = g_strconcat (key_path, ".new", NULL);
   gint64 now = ca_store_now (store);
-  gboolean ok = FALSE;
 
-  if ((key = EVP_EC_gen ("P-256")) == NULL)
+  g_unlink (new_cert); /* left over by an interrupted renewal */
+  g_unlink (new_key);
+  if (!ca_ocsp_responder_create (ca_store_get_path (store, "ca.pem"), ca_store_get_path (store, "ca.key"),
+                                 new_cert, new_key, now - 3600,
+                                 MIN (now + OCSP_VALIDITY_DAYS * CA_DAY,
+                                      asn1_time_to_unix (X509_get0_notAfter (store->ca_cert))),
+                                 error))
+    return FALSE;
+  if (g_rename (new_key, key_path) != 0 || g_rename (new_cert, cert_path) != 0)
     {
-      tg_set_error_openssl (error, "cannot generate the OCSP responder key");
-      goto out;
+      tg_set_error_errno (error, errno, "cannot put the new OCSP responder in place");
+      return FALSE;
     }
-  x = X509_new ();
-  name = X509_NAME_new ();
-  if (x == NULL || name == NULL || !X509_set_version (x, X509_VERSION_3)
-      || !X509_NAME_add_entry_by_txt (name, "O", MBSTRING_UTF8, (const unsigned char *) "Testigo (development)", -1, -1, 0)
-      || !X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8, (const unsigned char *) "Testigo OCSP Responder", -1, -1, 0)
-      || !X509_set_subject_name (x, name) || !X509_set_issuer_name (x, X509_get_subject_name (store->ca_cert))
-      || !X509_set_pubkey (x, key))
-    {
-      tg_set_error_openssl (error, "cannot build the OCSP responder certificate");
-      goto out;
-    }
-  if (!set_random_serial (x, error)
-      || !set_validity (x, now - 3600, MIN (now + OCSP_VALIDITY_DAYS * CA_DAY, asn1_time_to_unix (X509_get0_notAfter (store->ca_cert))), error))
-    goto out;
-  X509V3_set_ctx (&ctx, store->ca_cert, x, NULL, NULL, 0);
-  if (!add_ext (x, &ctx, NID_basic_constraints, "critical,CA:FALSE", error)
-      || !add_ext (x, &ctx, NID_key_usage, "critical,digitalSignature", error)
-      || !add_ext (x, &ctx, NID_ext_key_usage, "OCSPSigning", error)
-      || !add_ext (x, &ctx, NID_id_pkix_OCSP_noCheck, "ignored", error)
-      || !add_ext (x, &ctx, NID_subject_key_identifier, "hash", error)
-      || !add_ext (x, &ctx, NID_authority_key_identifier, "keyid:always", error))
-    goto out;
-  if (!X509_sign (x, store->ca_key, EVP_sha256 ()))
-    {
-      tg_set_error_openssl (error, "cannot sign the OCSP responder certificate");
-      goto out;
-    }
-  pem = x509_to_pem (x);
-  key_pem = key_to_pem (key);
-  if (pem == NULL || key_pem == NULL)
-    {
-      tg_set_error_openssl (error, "cannot encode the OCSP responder");
-      goto out;
-    }
-  /* key first, then the certificate that names it; both replace older ones */
-  if (!write_pem_file (key_path, key_pem, 0600, TRUE, error) || !write_pem_file (cert_path, pem, 0644, TRUE, error))
-    goto out;
-  ok = TRUE;
-out:
-  if (key_pem)
-    OPENSSL_cleanse (key_pem, strlen (key_pem));
-  X509_NAME_free (name);
-  X509_free (x);
-  EVP_PKEY_free (key);
-  return ok;
+  return TRUE;
 }
 
 static gboolean
