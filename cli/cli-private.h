@@ -33,5 +33,6 @@ gboolean cli_parse_options (GOptionContext *ctx, int *argc, char ***argv, const 
 int cli_cmd_ca (int argc, char **argv);      /* cmd-ca.c */
 int cli_cmd_intake (int argc, char **argv);  /* cmd-intake.c */
 int cli_cmd_audit (int argc, char **argv);   /* cmd-audit.c */
+int cli_cmd_holder (int argc, char **argv);  /* cmd-holder.c */
 
 G_END_DECLS

@@ -409,9 +409,10 @@ read_password_prompt (const char *prompt)
 static int
 cmd_officer (int argc, char **argv)
 {
-  g_autofree char *state = NULL, *pwfile = NULL, *name = NULL, *password = NULL;
+  g_autofree char *state = NULL, *pwfile = NULL, *name = NULL, *password = NULL, *role = NULL;
   GOptionEntry entries[] = {
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state, "testigod state directory (default $XDG_STATE_HOME/testigo)", "DIR" },
+    { "role", 0, 0, G_OPTION_ARG_STRING, &role, "officer (default: validates, backs every action) or admin (the CA administrator)", "ROLE" },
     { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &pwfile, "read the password from the first line of FILE", "FILE" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &name, "display name (default: the id)", "NAME" },
     { NULL },
@@ -424,7 +425,7 @@ cmd_officer (int argc, char **argv)
     return EXIT_USAGE;
   if (argc != 3 || strcmp (argv[1], "add") != 0)
     {
-      fprintf (stderr, "usage: testigo officer add ID [--name NAME] [--password-file FILE] [--state-dir DIR]\n");
+      fprintf (stderr, "usage: testigo officer add ID [--role officer|admin] [--name NAME] [--password-file FILE] [--state-dir DIR]\n");
       return EXIT_USAGE;
     }
   if (state == NULL)
@@ -454,13 +455,13 @@ cmd_officer (int argc, char **argv)
             }
         }
     }
-  if (!sig_officer_add (state, argv[2], name ? name : argv[2], password, &error))
+  if (!sig_officer_add_role (state, argv[2], name ? name : argv[2], role ? role : "officer", password, &error))
     {
       memset (password, 0, strlen (password));
       return cli_report_error ("officer", g_steal_pointer (&error));
     }
   memset (password, 0, strlen (password));
-  printf ("officer %s added to %s\n", argv[2], state);
+  printf ("%s %s added to %s\n", g_strcmp0 (role, "admin") == 0 ? "CA administrator" : "officer", argv[2], state);
   return EXIT_PASSED;
 }
 
@@ -475,7 +476,10 @@ usage (FILE *out)
            "  verify --ca-file ROOT.pem B.tar    verify a bundle (0 passed, 1 failed, 2 indeterminate)\n"
            "  inspect B.tar                      list what a bundle holds\n"
            "  tsa serve --keys DIR --listen A:P  run the built-in RFC 3161 TSA over HTTP\n"
-           "  officer add ID [--password-file F] add an officer account to testigod's database\n"
+           "  officer add ID [--role admin] [--password-file F]\n"
+           "                                     add an officer (or CA administrator) account to testigod's database\n"
+           "  holder add NATIONAL_ID --name N --email E [--password-file F]\n"
+           "                                     add a holder's portal account\n"
            "  ca …                               certificate lifecycle behind the evidence gate (testigo ca --help)\n"
            "  intake MESSAGE.eml                 read a signed e-mail request (S/MIME)\n"
            "  audit verify LOG                   check the hash-chained audit log\n"
@@ -504,6 +508,8 @@ main (int argc, char **argv)
     return cmd_tsa (argc - 1, argv + 1);
   if (strcmp (argv[1], "officer") == 0)
     return cmd_officer (argc - 1, argv + 1);
+  if (strcmp (argv[1], "holder") == 0)
+    return cli_cmd_holder (argc - 1, argv + 1);
   if (strcmp (argv[1], "ca") == 0)
     return cli_cmd_ca (argc - 1, argv + 1);
   if (strcmp (argv[1], "intake") == 0)

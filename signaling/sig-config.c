@@ -27,6 +27,16 @@ sig_config_free (SigConfig *c)
   g_free (c->turn_username);
   g_free (c->turn_credential);
   g_free (c->issuer);
+  if (c->api_token)
+    memset (c->api_token, 0, strlen (c->api_token));
+  g_free (c->api_token);
+  g_free (c->api_token_file);
+  if (c->step_ca_secret)
+    memset (c->step_ca_secret, 0, strlen (c->step_ca_secret));
+  g_free (c->step_ca_secret);
+  g_free (c->crl_url);
+  g_free (c->delta_crl_url);
+  g_free (c->ocsp_url);
   g_free (c);
 }
 
@@ -155,7 +165,16 @@ load_key_file (SigConfig *c, const char *path, GError **error)
       || !kf_string (kf, "ice", "turn-username", &c->turn_username, error)
       || !kf_string (kf, "ice", "turn-credential", &c->turn_credential, error)
       || !kf_string (kf, "record", "issuer", &c->issuer, error)
-      || !kf_int (kf, "record", "retention-years", &c->retention_years, 1, 30, error))
+      || !kf_int (kf, "record", "retention-years", &c->retention_years, 1, 30, error)
+      || !kf_int (kf, "ca", "sweep-interval", &c->sweep_interval, 1, 86400, error)
+      || !kf_string (kf, "ca", "api-token", &c->api_token, error)
+      || !kf_string (kf, "ca", "api-token-file", &c->api_token_file, error)
+      || !kf_string (kf, "ca", "step-ca-webhook-secret", &c->step_ca_secret, error)
+      || !kf_string (kf, "ca", "crl-url", &c->crl_url, error)
+      || !kf_string (kf, "ca", "delta-crl-url", &c->delta_crl_url, error)
+      || !kf_string (kf, "ca", "ocsp-url", &c->ocsp_url, error)
+      || !kf_int (kf, "ca", "max-suspension-days", &c->max_suspension_days, 1, 15, error)
+      || !kf_int (kf, "ca", "ocsp-max-age", &c->ocsp_cache, 0, 3600, error))
     {
       g_prefix_error (error, "config %s: ", path);
       return FALSE;
@@ -185,7 +204,8 @@ sig_config_parse (int *argc, char ***argv, GError **error)
   g_autofree char *config = NULL, *state = NULL, *listen = NULL, *web = NULL, *cert = NULL, *key = NULL;
   g_autofree char *recorder = NULL, *turn_user = NULL, *turn_cred = NULL, *issuer = NULL;
   g_auto (GStrv) stun = NULL, turn = NULL;
-  int join_ttl = -1, hb_int = -1, hb_to = -1, stop_to = -1;
+  int join_ttl = -1, hb_int = -1, hb_to = -1, stop_to = -1, sweep = -1;
+  g_autofree char *token_file = NULL;
   gboolean loopback = FALSE;
   GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, "configuration file (GKeyFile)", "FILE" },
@@ -205,6 +225,8 @@ sig_config_parse (int *argc, char ***argv, GError **error)
     { "heartbeat-timeout", 0, 0, G_OPTION_ARG_INT, &hb_to, "drop a silent peer after S seconds (default 30)", "S" },
     { "stop-timeout", 0, 0, G_OPTION_ARG_INT, &stop_to, "seconds the recorder has to stop (default 15)", "S" },
     { "issuer", 0, 0, G_OPTION_ARG_STRING, &issuer, "issuer DN of the holders' certificates", "DN" },
+    { "sweep-interval", 0, 0, G_OPTION_ARG_INT, &sweep, "seconds between runs of the hold-expiry sweep (default 60)", "S" },
+    { "api-token-file", 0, 0, G_OPTION_ARG_FILENAME, &token_file, "file holding the API token of /api/gate/check and /api/intake", "FILE" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("— the Testigo server");
@@ -237,6 +259,9 @@ sig_config_parse (int *argc, char ***argv, GError **error)
   c->stop_timeout = 15;
   c->issuer = g_strdup ("CN=Testigo Development CA,O=Testigo");
   c->retention_years = 15;
+  c->sweep_interval = 60;
+  c->max_suspension_days = 15;
+  c->ocsp_cache = 60;
 
   if (config != NULL && !load_key_file (c, config, error))
     return NULL;
@@ -251,6 +276,7 @@ sig_config_parse (int *argc, char ***argv, GError **error)
   OVERRIDE (turn_username, turn_user);
   OVERRIDE (turn_credential, turn_cred);
   OVERRIDE (issuer, issuer);
+  OVERRIDE (api_token_file, token_file);
 #undef OVERRIDE
   if (stun != NULL)
     {
@@ -274,6 +300,52 @@ sig_config_parse (int *argc, char ***argv, GError **error)
     c->heartbeat_timeout = hb_to;
   if (stop_to != -1)
     c->stop_timeout = stop_to;
+  if (sweep != -1)
+    c->sweep_interval = sweep;
+  if (c->sweep_interval < 1 || c->sweep_interval > 86400)
+    {
+      g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "sweep-interval: 1 to 86400 seconds");
+      return NULL;
+    }
+  if (c->api_token_file != NULL)
+    {
+      g_autofree char *data = NULL;
+      gsize len = 0;
+      char *nl;
+      g_autoptr (GError) read_error = NULL;
+      if (!tg_file_get_contents_capped (c->api_token_file, 4096, &data, &len, &read_error))
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "api-token-file: %s", read_error->message);
+          return NULL;
+        }
+      if ((nl = strpbrk (data, "\r\n")) != NULL)
+        *nl = '\0';
+      g_free (c->api_token);
+      c->api_token = g_steal_pointer (&data);
+    }
+  if (c->api_token != NULL)
+    {
+      gsize n = strlen (c->api_token);
+      gboolean ok = n >= 32 && n <= 512;
+      for (gsize i = 0; ok && i < n; i++)
+        ok = g_ascii_isgraph (c->api_token[i]);
+      if (!ok)
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_INVALID,
+                       "api-token: 32 to 512 printable characters without spaces (use a long random value)");
+          return NULL;
+        }
+    }
+  if (c->step_ca_secret != NULL)
+    {
+      gsize n = 0;
+      g_autofree guchar *raw = g_base64_decode (c->step_ca_secret, &n);
+      if (n < 16)
+        {
+          g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "step-ca-webhook-secret: the base64 secret step-ca printed");
+          return NULL;
+        }
+    }
   if (c->recorder == NULL)
     {
       /* next to testigod in the build tree (meson's recorder_exe) */

@@ -38,6 +38,21 @@ static const char *const migrations[] = {
   "  session_id TEXT NOT NULL REFERENCES sessions(id), n INTEGER PRIMARY KEY AUTOINCREMENT,"
   "  kind TEXT NOT NULL, target TEXT NOT NULL, text TEXT, time TEXT NOT NULL,"
   "  part INTEGER NOT NULL, offset_ms INTEGER NOT NULL);",
+  /* 2: holder accounts for the portal, in-person visits, applied actions */
+  "CREATE TABLE holders ("
+  "  national_id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, pw_hash TEXT NOT NULL,"
+  "  created_at INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);"
+  "CREATE TABLE holder_logins ("
+  "  id_hash TEXT PRIMARY KEY, national_id TEXT NOT NULL REFERENCES holders(national_id),"
+  "  csrf TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+  "CREATE TABLE visits ("
+  "  id TEXT PRIMARY KEY, case_id TEXT NOT NULL REFERENCES cases(id), officer_id TEXT NOT NULL,"
+  "  created_at INTEGER NOT NULL, outcome TEXT NOT NULL, bundle TEXT, verdict TEXT);"
+  "CREATE INDEX visits_case ON visits(case_id);"
+  "ALTER TABLE cases ADD COLUMN bundle TEXT;"
+  "ALTER TABLE cases ADD COLUMN applied_at INTEGER;"
+  "ALTER TABLE cases ADD COLUMN applied_by TEXT;"
+  "ALTER TABLE cases ADD COLUMN apply_result TEXT;",
 };
 
 void
@@ -136,9 +151,58 @@ fail:
   return NULL;
 }
 
+/* The CA core's grants that go with the role: "admin" for the CA
+ * administrator; the four actions for a registration officer (whose
+ * validations may then back them; withdraw one with `testigo ca ungrant`). */
+static gboolean
+grant_officer (const char *state_dir, const char *id, const char *role, GError **error)
+{
+  static const char *const actions[] = { "renewal", "suspension", "reactivation", "revocation", NULL };
+  CaStoreOptions o = { 0 };
+  g_autoptr (CaStore) store = NULL;
+  CaActor by = { CA_ROLE_SYSTEM, "testigo-officer-add" };
+
+  o.state_dir = state_dir;
+  store = ca_store_open (&o, error);
+  if (store == NULL)
+    {
+      g_prefix_error (error, "officer %s added, but the CA store cannot be opened to grant the role: ", id);
+      return FALSE;
+    }
+  if (strcmp (role, "admin") == 0)
+    return ca_grant (store, id, "admin", &by, error);
+  for (guint i = 0; actions[i]; i++)
+    if (!ca_grant (store, id, actions[i], &by, error))
+      return FALSE;
+  return TRUE;
+}
+
 gboolean
 sig_officer_add (const char *state_dir, const char *id, const char *name, const char *password,
                  GError **error)
+{
+  return sig_officer_add_role (state_dir, id, name, "officer", password, error);
+}
+
+const char *
+sig_role_display (const char *role)
+{
+  if (g_strcmp0 (role, "admin") == 0)
+    return SIG_ROLE_ADMIN_TEXT;
+  if (g_strcmp0 (role, "officer") == 0)
+    return SIG_ROLE_OFFICER_TEXT;
+  return NULL;
+}
+
+gboolean
+sig_role_is_admin (const char *stored_role)
+{
+  return g_strcmp0 (stored_role, SIG_ROLE_ADMIN_TEXT) == 0;
+}
+
+gboolean
+sig_officer_add_role (const char *state_dir, const char *id, const char *name, const char *role,
+                      const char *password, GError **error)
 {
   g_autofree char *db_path = g_build_filename (state_dir, "testigo.db", NULL);
   g_autofree char *hash = NULL;
@@ -155,6 +219,11 @@ sig_officer_add (const char *state_dir, const char *id, const char *name, const 
   if (!sig_text_ok (name, 1, 256))
     {
       g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "officer name: 1 to 256 characters of text");
+      return FALSE;
+    }
+  if (sig_role_display (role) == NULL)
+    {
+      g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "role %s: officer or admin", role ? role : "(none)");
       return FALSE;
     }
   if (password == NULL || g_utf8_strlen (password, -1) < 10 || strlen (password) > 1024)
@@ -179,7 +248,7 @@ sig_officer_add (const char *state_dir, const char *id, const char *name, const 
     }
   sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 2, name, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 3, "registration officer", -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, sig_role_display (role), -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 4, hash, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, 5, g_get_real_time () / G_USEC_PER_SEC);
   rc = sqlite3_step (st);
@@ -195,7 +264,7 @@ sig_officer_add (const char *state_dir, const char *id, const char *name, const 
     }
   g_clear_pointer (&st, sqlite3_finalize);
   sqlite3_close (db);
-  return TRUE;
+  return grant_officer (state_dir, id, role, error);
 }
 
 /* Keeps a copy of every event the server logs for a session, so the record
@@ -249,7 +318,8 @@ sig_db_case_json (SigServer *srv, const char *case_id)
 
   st = sig_db_prepare (srv->db,
                        "SELECT id, holder_name, national_id, email, serial, action, reason, suspension_days,"
-                       " channel, state, created_by, created_at FROM cases WHERE id = ?",
+                       " channel, state, created_by, created_at, applied_at, applied_by, apply_result"
+                       " FROM cases WHERE id = ?",
                        NULL);
   if (st == NULL)
     return NULL;
@@ -273,6 +343,25 @@ sig_db_case_json (SigServer *srv, const char *case_id)
     g_autofree char *t = tg_time_format (sqlite3_column_int64 (st, 11));
     json_object_set_string_member (o, "created_at", t);
   }
+  /* the action applied through the CA core, when it was */
+  json_object_set_boolean_member (o, "applied", sqlite3_column_type (st, 12) != SQLITE_NULL);
+  if (sqlite3_column_type (st, 12) != SQLITE_NULL)
+    {
+      g_autofree char *t = tg_time_format (sqlite3_column_int64 (st, 12));
+      g_autoptr (JsonNode) res = sig_col (st, 14) ? json_from_string (sig_col (st, 14), NULL) : NULL;
+      json_object_set_string_member (o, "applied_at", t);
+      set_text_or_null (o, "applied_by", sig_col (st, 13));
+      if (res != NULL && JSON_NODE_HOLDS_OBJECT (res))
+        {
+          JsonObject *r = json_node_get_object (res);
+          JsonNode *ns = json_object_get_member (r, "new_serial");
+          json_object_set_boolean_member (o, "renewed", ns != NULL && JSON_NODE_HOLDS_VALUE (ns));
+          if (ns != NULL && JSON_NODE_HOLDS_VALUE (ns))
+            json_object_set_string_member (o, "new_serial", json_node_get_string (ns));
+          json_object_remove_member (r, "new_cert_pem");
+          json_object_set_member (o, "apply_result", g_steal_pointer (&res));
+        }
+    }
   return o;
 }
 

@@ -1,6 +1,7 @@
 /* sig-http.c — the server object, the officer HTTP API and static files. */
 #include "config.h"
 #include "sig-private.h"
+#include "sig-stills.h"
 #include "bundle.h"
 
 #include <errno.h>
@@ -176,6 +177,36 @@ string_member (SoupServerMessage *msg, JsonObject *obj, const char *name)
   return json_node_get_string (n);
 }
 
+JsonObject *
+sig_read_json_body (SoupServerMessage *msg, gsize cap)
+{
+  return read_json_body (msg, cap);
+}
+
+gboolean
+sig_only_members (SoupServerMessage *msg, JsonObject *obj, const char *const *allowed)
+{
+  return only_members (msg, obj, allowed);
+}
+
+const char *
+sig_string_member (SoupServerMessage *msg, JsonObject *obj, const char *name)
+{
+  return string_member (msg, obj, name);
+}
+
+char *
+sig_require_officer (SigServer *srv, SoupServerMessage *msg, gboolean state_changing)
+{
+  return require_officer (srv, msg, state_changing);
+}
+
+void
+sig_add_security_headers (SoupServerMessage *msg, SigServer *srv)
+{
+  add_security_headers (msg, srv);
+}
+
 /* ------------------------------------------------------------ login */
 
 static int
@@ -234,6 +265,18 @@ login_job_free (LoginJob *j)
   g_free (j);
 }
 
+int
+sig_login_failures (SigServer *srv, const char *key, gint64 now, gint64 *oldest)
+{
+  return count_failures (srv, key, now, oldest);
+}
+
+void
+sig_login_failure_add (SigServer *srv, const char *key, gint64 now)
+{
+  add_failure (srv, key, now);
+}
+
 static void
 login_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel)
 {
@@ -257,6 +300,13 @@ login_done (GObject *source, GAsyncResult *res, gpointer data)
       add_failure (srv, acct, now);
       add_failure (srv, ipkey, now);
       g_message ("login failed for %s from %s", j->user, j->ip);
+      {
+        g_autoptr (JsonObject) d = json_object_new ();
+        g_autofree char *actor = g_strconcat ("officer:", j->user, NULL);
+        json_object_set_string_member (d, "ip", j->ip);
+        json_object_set_boolean_member (d, "known_account", j->known);
+        sig_audit (srv, "login-failed", actor, d);
+      }
       sig_reply_error (j->msg, SOUP_STATUS_UNAUTHORIZED, NULL, "wrong user name or password");
     }
   else
@@ -310,10 +360,17 @@ login_done (GObject *source, GAsyncResult *res, gpointer data)
         {
           json_object_set_string_member (officer, "name", sig_col (who, 0));
           json_object_set_string_member (officer, "role", sig_col (who, 1));
+          json_object_set_boolean_member (officer, "admin", sig_role_is_admin (sig_col (who, 1)));
         }
       json_object_set_object_member (o, "officer", officer);
       json_object_set_string_member (o, "csrf_token", csrf);
       g_message ("officer %s logged in from %s", j->user, j->ip);
+      {
+        g_autoptr (JsonObject) d = json_object_new ();
+        g_autofree char *actor = g_strconcat ("officer:", j->user, NULL);
+        json_object_set_string_member (d, "ip", j->ip);
+        sig_audit (srv, "login", actor, d);
+      }
       sig_reply_json (j->msg, SOUP_STATUS_OK, o);
     }
 out:
@@ -407,6 +464,10 @@ api_logout (SigServer *srv, SoupServerMessage *msg)
           (void) sqlite3_step (st);
         }
     }
+  {
+    g_autofree char *actor = g_strconcat ("officer:", officer, NULL);
+    sig_audit (srv, "logout", actor, NULL);
+  }
   clear = g_strdup_printf ("%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s", SIG_COOKIE,
                            srv->tls ? "; Secure" : "");
   soup_message_headers_append (soup_server_message_get_response_headers (msg), "Set-Cookie", clear);
@@ -432,6 +493,11 @@ api_me (SigServer *srv, SoupServerMessage *msg)
   o = json_object_new ();
   json_object_set_string_member (o, "officer", officer);
   json_object_set_string_member (o, "csrf_token", csrf);
+  {
+    CaActor actor;
+    sig_officer_actor (srv, officer, &actor);
+    json_object_set_boolean_member (o, "admin", actor.role == CA_ROLE_ADMIN);
+  }
   sig_reply_json (msg, SOUP_STATUS_OK, o);
 }
 
@@ -639,6 +705,7 @@ api_case_get (SigServer *srv, SoupServerMessage *msg, const char *case_id)
       return;
     }
   json_object_set_array_member (c, "sessions", sessions_of_case (srv, case_id));
+  json_object_set_array_member (c, "visits", sig_visits_of_case (srv, case_id));
   sig_reply_json (msg, SOUP_STATUS_OK, c);
 }
 
@@ -831,6 +898,9 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
       sig_reply_json (msg, SOUP_STATUS_OK, o);
       return;
     }
+  /* the holder portal, the CA endpoints (officer, admin or API token) */
+  if (sig_holder_route (srv, msg, method, seg, n) || sig_ca_route (srv, msg, method, seg, n, query))
+    return;
   /* everything else needs an officer session; POST also the CSRF token */
   officer = require_officer (srv, msg, post);
   if (officer == NULL)
@@ -863,6 +933,8 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
     }
   else if (n == 4 && strcmp (seg[1], "sessions") == 0 && strcmp (seg[3], "bundle") == 0 && get)
     api_bundle (srv, msg, seg[2]);
+  else if (n == 5 && strcmp (seg[1], "sessions") == 0 && strcmp (seg[3], "stills") == 0 && get)
+    sig_stills_serve (srv, msg, seg[2], seg[4]);
   else if (n >= 2 && (strcmp (seg[1], "officers") == 0 || strcmp (seg[1], "ca") == 0))
     sig_reply_error (msg, SOUP_STATUS_NOT_IMPLEMENTED, NULL, "not supported: /%s (use the testigo CLI)", path + 1);
   else
@@ -961,7 +1033,8 @@ got_headers (SoupServerMessage *msg, gpointer data)
 {
   goffset len = soup_message_headers_get_content_length (soup_server_message_get_request_headers (msg));
   GUri *uri = soup_server_message_get_uri (msg);
-  gsize cap = g_str_has_suffix (g_uri_get_path (uri), "/close") ? SIG_MAX_CLOSE_BODY : SIG_MAX_BODY;
+  gsize cap = g_str_has_suffix (g_uri_get_path (uri), "/close") ? SIG_MAX_CLOSE_BODY
+                                                                  : sig_body_cap (g_uri_get_path (uri));
 
   if (len > (goffset) cap)
     sig_reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, NULL, "the body is over %zu bytes", cap);
@@ -1043,6 +1116,8 @@ sig_server_new (SigConfig *config, GError **error)
   srv->soup = soup_server_new ("server-header", "testigod", NULL);
   if (cert != NULL)
     soup_server_set_tls_certificate (srv->soup, cert);
+  if (!sig_ca_init (srv, error))
+    goto fail;
   sig_http_setup (srv);
   sig_ws_setup (srv);
   sig_recover_sessions (srv);
@@ -1082,6 +1157,7 @@ sig_server_free (SigServer *srv)
     return;
   if (srv->heartbeat_id)
     g_source_remove (srv->heartbeat_id);
+  sig_ca_fini (srv);
   if (srv->soup)
     soup_server_disconnect (srv->soup);
   g_clear_pointer (&srv->live, g_hash_table_unref);

@@ -3,6 +3,9 @@
 
 #include "sig.h"
 #include "tg-common.h"
+#include "ca.h"
+#include "ca-audit.h"
+#include "ca-intake.h"
 #include "tg-schema.h"
 
 #include <json-glib/json-glib.h>
@@ -14,6 +17,7 @@ G_BEGIN_DECLS
 /* ---- caps and defaults (docs/protocol.md lists them) ---- */
 #define SIG_MAX_BODY          ((gsize) 64 * 1024)  /* HTTP JSON bodies */
 #define SIG_MAX_CLOSE_BODY    ((gsize) 256 * 1024) /* close: the checklist */
+#define SIG_MAX_VISIT_BODY    ((gsize) 24 * 1024 * 1024) /* in-person visit: attestation + scans (base64) */
 #define SIG_MAX_WS_MESSAGE    ((gsize) 64 * 1024)  /* one WebSocket message, answered with an error */
 #define SIG_MAX_WS_FRAME      ((guint64) 256 * 1024) /* beyond this libsoup closes the socket (1009) */
 #define SIG_MAX_RECORDER_LINE ((gsize) 64 * 1024)  /* one JSON line to/from the recorder */
@@ -42,7 +46,19 @@ struct _SigConfig {
   int stop_timeout;
   char *issuer;              /* issuer DN of the holders' certificates */
   int retention_years;
+  /* [ca] */
+  int sweep_interval;        /* seconds between ca_sweep runs */
+  char *api_token;           /* bearer token of /api/gate/check and /api/intake; NULL: disabled */
+  char *api_token_file;
+  char *step_ca_secret;      /* step-ca webhook signing secret (base64); NULL: endpoint disabled */
+  char *crl_url, *delta_crl_url, *ocsp_url;
+  int max_suspension_days;
+  int ocsp_cache;            /* max-age of GET /ocsp answers, seconds */
 };
+
+#define SIG_HOLDER_COOKIE     "testigo_holder"
+#define SIG_ROLE_ADMIN_TEXT   "CA administrator"      /* officers.role of an admin */
+#define SIG_ROLE_OFFICER_TEXT "registration officer"  /* officers.role of an officer */
 
 typedef struct _SigPeer SigPeer;
 typedef struct _SigLive SigLive;
@@ -60,6 +76,10 @@ struct _SigServer {
   GPtrArray *peers;          /* SigPeer *, every open WebSocket */
   guint heartbeat_id;
   char *dummy_hash;          /* argon2 hash verified for unknown accounts */
+  CaStore *ca;               /* the CA store of the same state directory */
+  CaAudit *audit;            /* its audit log (audit.jsonl), for logins */
+  guint sweep_id;
+  gint64 last_publish;       /* monotonic seconds of the last periodic CRL publication */
 };
 
 struct _SigPeer {
@@ -122,6 +142,52 @@ void sig_reply_json (SoupServerMessage *msg, guint status, JsonObject *obj);
 void sig_reply_error (SoupServerMessage *msg, guint status, const char *field, const char *fmt, ...)
   G_GNUC_PRINTF (4, 5);
 char *sig_officer_from_cookie (SigServer *srv, SoupMessageHeaders *headers, char **csrf_out);
+
+/* the helpers of sig-http.c, for the other API files: each replies itself on failure */
+JsonObject *sig_read_json_body (SoupServerMessage *msg, gsize cap);
+gboolean sig_only_members (SoupServerMessage *msg, JsonObject *obj, const char *const *allowed);
+const char *sig_string_member (SoupServerMessage *msg, JsonObject *obj, const char *name);
+char *sig_require_officer (SigServer *srv, SoupServerMessage *msg, gboolean state_changing);
+int sig_login_failures (SigServer *srv, const char *key, gint64 now, gint64 *oldest);
+void sig_login_failure_add (SigServer *srv, const char *key, gint64 now);
+void sig_add_security_headers (SoupServerMessage *msg, SigServer *srv);
+/* display text of a role ("officer", "admin"), NULL for an unknown role */
+const char *sig_role_display (const char *role);
+gboolean sig_role_is_admin (const char *stored_role);
+
+/* ---- holder portal (sig-holder.c) ---- */
+/* Handles /api/holder/...; FALSE when @seg is not one of its paths. */
+gboolean sig_holder_route (SigServer *srv, SoupServerMessage *msg, const char *method, char **seg, guint n);
+char *sig_holder_from_cookie (SigServer *srv, SoupMessageHeaders *headers, char **csrf_out);
+
+/* ---- CA wiring (sig-ca.c) ---- */
+/* Opens the CA store, the audit log and the publication signer; starts the sweep timer. */
+gboolean sig_ca_init (SigServer *srv, GError **error);
+void sig_ca_fini (SigServer *srv);
+/* Handles /api/ca/..., /api/cases/{id}/apply|visit, /api/gate/..., /api/intake;
+ * FALSE when @seg is not one of its paths. */
+gboolean sig_ca_route (SigServer *srv, SoupServerMessage *msg, const char *method, char **seg, guint n,
+                       GHashTable *query);
+/* The body cap of @path (bigger for uploads, SIG_MAX_BODY otherwise). */
+gsize sig_body_cap (const char *path);
+/* Appends to the audit log; @details (transfer none, nullable) must hold no secret. */
+void sig_audit (SigServer *srv, const char *kind, const char *actor, JsonObject *details);
+void sig_reply_ca_error (SoupServerMessage *msg, const GError *error);
+JsonNode *sig_json_node_from_text (const char *text);
+void sig_officer_actor (SigServer *srv, const char *officer, CaActor *actor);
+char *sig_case_bundle (SigServer *srv, const char *case_id);
+void sig_case_mark_applied (SigServer *srv, const char *case_id, const char *by, const CaActionResult *result);
+
+/* ---- sealing for the in-person and portal channels (sig-seal.c) ---- */
+void sig_visit_record (SigServer *srv, SoupServerMessage *msg, const char *case_id, const char *officer);
+void sig_visit_list (SigServer *srv, SoupServerMessage *msg, const char *case_id);
+JsonArray *sig_visits_of_case (SigServer *srv, const char *case_id);
+void sig_visit_bundle (SigServer *srv, SoupServerMessage *msg, const char *visit_id);
+/* The holder revokes their own certificate: a portal case, its sealed request, ca_apply. */
+void sig_ca_portal_revoke (SigServer *srv, SoupServerMessage *msg, const char *nid, const CaCertInfo *cert,
+                           const char *reason, const char *details, gint64 compromised_at);
+/* The holder completes an approved renewal case (@c) with a CSR. */
+void sig_ca_renew (SigServer *srv, SoupServerMessage *msg, const char *nid, JsonObject *c, const char *csr);
 
 /* ---- WebSocket (sig-ws.c) ---- */
 void sig_ws_setup (SigServer *srv);

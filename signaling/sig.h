@@ -58,4 +58,28 @@ char *sig_default_state_dir (void);
 gboolean sig_officer_add (const char *state_dir, const char *id, const char *name,
                           const char *password, GError **error);
 
+/**
+ * sig_officer_add_role:
+ * As sig_officer_add with @role "officer" (a registration officer: cases,
+ * sessions, in-person visits, renewals and revocations through the gate) or
+ * "admin" (the CA administrator: also suspension and reactivation). The role
+ * is stored as its display text ("registration officer", "CA administrator"),
+ * which the validation record carries.
+ */
+gboolean sig_officer_add_role (const char *state_dir, const char *id, const char *name, const char *role,
+                               const char *password, GError **error);
+
+/**
+ * sig_holder_add:
+ * Adds a portal account for the certificate holder @national_id (normalised:
+ * upper case, without dots or spaces, so "v-12.345.678" is "V-12345678"),
+ * with the display @name and @email, the password (10 to 1024 characters)
+ * hashed with argon2id. Refuses an existing holder (TG_ERROR_EXISTS).
+ */
+gboolean sig_holder_add (const char *state_dir, const char *national_id, const char *name, const char *email,
+                         const char *password, GError **error);
+
+/** sig_national_id_normalize: (transfer full) upper case, dots and spaces removed; NULL when not an ID. */
+char *sig_national_id_normalize (const char *text);
+
 G_END_DECLS

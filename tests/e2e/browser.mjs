@@ -48,7 +48,7 @@ export async function launch({
     ignoreDefaultArgs: ['--headless'],
     locale: lang,
     viewport,
-    timeout: 60000,
+    timeout: 120000, // a loaded CI machine starts Chromium slowly
   });
   const page = context.pages()[0] || await context.newPage();
   const errors = [];
@@ -68,14 +68,28 @@ export async function launch({
   };
 }
 
-/** Polls @fn (in the page) until it returns a truthy value, or throws after @timeout ms. */
-export async function until(page, fn, arg, { timeout = 15000, interval = 200, what = 'condition' } = {}) {
+/* Errors of page.evaluate while the page navigates or reloads: retried. */
+const TRANSIENT = /Execution context was destroyed|Cannot find context|navigat|Target closed unexpectedly|frame was detached/i;
+
+/**
+ * Polls @fn (in the page) until it returns a truthy value, or throws after
+ * @timeout ms (generous by default: a loaded two-core machine runs the
+ * browsers slowly). An evaluation cut short by a navigation is retried.
+ */
+export async function until(page, fn, arg, { timeout = 30000, interval = 200, what = 'condition' } = {}) {
   const end = Date.now() + timeout;
   let last;
   while (Date.now() < end) {
-    last = await page.evaluate(fn, arg);
+    try {
+      last = await page.evaluate(fn, arg);
+    } catch (e) {
+      if (!TRANSIENT.test(String(e?.message)) || page.isClosed()) throw e;
+      last = `(${String(e.message).split('\n')[0]})`;
+      await new Promise((r) => setTimeout(r, interval));
+      continue;
+    }
     if (last) return last;
     await new Promise((r) => setTimeout(r, interval));
   }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+  throw new Error(`timed out waiting for ${what} after ${timeout} ms (last: ${JSON.stringify(last)})`);
 }

@@ -172,5 +172,90 @@ class Static(ServerTest):
         self.assertEqual((st, doc["status"], doc["recording_available"]), (200, "ok", True))
 
 
+def tiny_png(width=2, height=1):
+    import struct, zlib
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\x80\x40\x20" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+class Stills(ServerTest):
+    """GET /api/sessions/<id>/stills/<name>: the recorder's stills for the officer console."""
+
+    def setUp(self):
+        super().setUp()
+        self.assertEqual(self.srv.login()[0], 200)
+        self.a = self.srv.new_session(self.srv.new_case()["id"])["id"]
+        self.b = self.srv.new_session(self.srv.new_case(national_id="V-87654321", serial="0B0B")["id"])["id"]
+        self.png = tiny_png()
+        self.stills = os.path.join(self.srv.state, "sessions", self.a, "stills")
+        os.makedirs(self.stills, exist_ok=True)
+        with open(os.path.join(self.stills, "face-1.png"), "wb") as f:  # as the recorder commits it
+            f.write(self.png)
+
+    def url(self, name, sid=None):
+        return "/api/sessions/%s/stills/%s" % (sid or self.a, name)
+
+    def test_officer_gets_the_png(self):
+        st, r, body = self.srv.request("GET", self.url("face-1.png"))
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body, self.png)
+        self.assertEqual(r.getheader("Content-Type"), "image/png")
+        self.assertEqual(r.getheader("Cache-Control"), "no-store")
+        self.assertEqual(r.getheader("X-Content-Type-Options"), "nosniff")
+
+    def test_unauthenticated_is_401(self):
+        st, _, doc = self.srv.request("GET", self.url("face-1.png"), auth=False)
+        self.assertEqual(st, 401, doc)
+        saved, self.srv.cookie = self.srv.cookie, "testigo_session=" + "A" * 43
+        st, _, _ = self.srv.request("GET", self.url("face-1.png"))
+        self.srv.cookie = saved
+        self.assertEqual(st, 401)
+
+    def test_bad_names_are_400(self):
+        for name in ["face-1.txt", ".face-1.png", "-face.png", "face%201.png", "a" * 61 + ".png", ".png",
+                     "face-1.PNG"]:
+            st, _, doc = self.srv.request("GET", self.url(name))
+            self.assertEqual(st, 400, (name, doc))
+        # traversal: refused as a bad name, or as no such path once decoded
+        for name in ["%2e%2e%2f%2e%2e%2ftestigo.db", "..%2Fstills%2Fface-1.png", "..%2F..%2F" + self.b]:
+            st, _, doc = self.srv.request("GET", self.url(name))
+            self.assertIn(st, (400, 404), (name, doc))
+        st, _, _ = self.srv.request("GET", self.url("a" * 60 + ".png"))  # 64 bytes: a name, just absent
+        self.assertEqual(st, 404)
+
+    def test_absent_other_session_or_unknown_is_404(self):
+        for path in [self.url("face-2.png"), self.url("face-1.png", self.b), self.url("face-1.png", "ses-unknown"),
+                     self.url("face-1.png", "%2e%2e"), self.url("face-1.png", "x" * 65),
+                     self.url("face-1.png") + "/x", "/api/sessions/%s/stills" % self.a]:
+            st, _, doc = self.srv.request("GET", path)
+            self.assertEqual(st, 404, (path, doc))
+        st, _, _ = self.srv.request("POST", self.url("face-1.png"), {})
+        self.assertEqual(st, 404)
+
+    def test_links_are_not_followed(self):
+        os.symlink(os.path.join(self.stills, "face-1.png"), os.path.join(self.stills, "link.png"))
+        os.symlink(self.stills, os.path.join(self.srv.state, "sessions", self.b, "stills"))
+        for path in [self.url("link.png"), self.url("face-1.png", self.b)]:
+            st, _, doc = self.srv.request("GET", path)
+            self.assertEqual(st, 404, (path, doc))
+        os.mkdir(os.path.join(self.stills, "dir.png"))
+        self.assertEqual(self.srv.request("GET", self.url("dir.png"))[0], 404)
+
+    def test_oversized_or_not_png_is_refused(self):
+        with open(os.path.join(self.stills, "big.png"), "wb") as f:
+            f.write(self.png[:8])
+            f.truncate(16 * 1024 * 1024 + 1)  # one byte over the cap (sparse)
+        with open(os.path.join(self.stills, "text.png"), "wb") as f:
+            f.write(b"not a png at all")
+        for name in ["big.png", "text.png"]:
+            st, _, doc = self.srv.request("GET", self.url(name))
+            self.assertEqual(st, 500, (name, doc))
+            self.assertIn(name, doc["error"])
+        self.assertEqual(self.srv.request("GET", self.url("face-1.png"))[0], 200)  # still serving
+
+
 if __name__ == "__main__":
     main()

@@ -13,6 +13,8 @@ import {
   featureCounts, randomFeatures,
 } from './checklist.js';
 import { RECONNECT, DISCONNECTED_GRACE_MS } from './config.js';
+import * as ca from './officer-ca.js';
+import { stillImage } from './stills.js';
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -114,6 +116,7 @@ async function onLogin(ev) {
   $('login-submit').disabled = true;
   try {
     const r = await api.login(user, password);
+    ca.forgetToken();
     app.officer = r.officer || { id: user };
     $('login-password').value = '';
     await route();
@@ -128,6 +131,7 @@ async function onLogin(ev) {
 
 async function onLogout() {
   try { await api.logout(); } catch { /* the cookie expires anyway */ }
+  ca.forgetToken();
   app.officer = null;
   location.hash = '#/cases';
   await route();
@@ -239,6 +243,7 @@ async function openCase(id) {
     s.bundle ? el('span', {}, ' — ', el('a', { href: api.bundleUrl(s.id), download: '', i18n: ['result.download'] })) : null))
     : [el('li', { i18n: ['case.no-sessions'] })]));
   $('session-start').hidden = c.state !== 'open';
+  await ca.showCase(c, app.officer);
 }
 
 async function onStartSession() {
@@ -524,7 +529,7 @@ function renderStill(s) {
   const caption = el('p', {});
   if (s.saved) setText(caption, 'stills.saved', { kind: t(`stills.kind.${s.kind}`), name: s.name, seconds: (s.offset_ms / 1000).toFixed(1), part: s.part });
   else setText(caption, 'stills.pending', { kind: t(`stills.kind.${s.kind}`) });
-  const img = s.thumb ? el('img', { src: s.thumb, alt: t('stills.alt', { kind: t(`stills.kind.${s.kind}`) }) }) : null;
+  const img = stillImage(sess.id, s); // the recorder's PNG once saved (stills.js)
   s.li.replaceChildren(...[img, caption].filter(Boolean));
   s.li.dataset.kind = s.kind;
   s.li.dataset.saved = String(s.saved);
@@ -754,11 +759,12 @@ async function main() {
   });
   $('sound-on').addEventListener('click', async () => { $('sound-on').hidden = await attach($('remote'), $('remote').srcObject); });
   window.addEventListener('hashchange', () => route());
+  ca.init({ officer: null, el, showApiError, fmtTime, reload: (id) => openCase(id) });
   syncSuspension();
   renderCompareRows();
   try {
     const me = await api.me();
-    if (me) app.officer = typeof me.officer === 'string' ? { id: me.officer } : me.officer;
+    if (me) app.officer = typeof me.officer === 'string' ? { id: me.officer, admin: !!me.admin } : me.officer;
   } catch { /* server unreachable: show the login form */ }
   await route();
 }
