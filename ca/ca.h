@@ -325,4 +325,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CaIntakeCase, ca_intake_case_free)
  */
 CaIntakeCase *ca_intake_accept (CaStore *store, GBytes *message, GError **error);
 
+/**
+ * ca_national_id_key: (transfer full) @id as compared: upper case, without
+ * dots, spaces or dashes ("V-12.345.678" → "V12345678").
+ */
+char *ca_national_id_key (const char *id);
+
 G_END_DECLS

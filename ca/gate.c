@@ -361,7 +361,15 @@ actor_rule (CaStore *store, const CaActionRequest *req, gboolean internal)
 static gboolean
 same_id (const char *a, const char *b)
 {
-  return a != NULL && b != NULL && g_ascii_strcasecmp (a, b) == 0;
+  g_autofree char *x = NULL, *y = NULL;
+
+  if (a == NULL || b == NULL)
+    return FALSE;
+  /* "V-12.345.678", "v 12345678" and "V12345678" are one ID written three
+   * ways: compare without case, dots, spaces or dashes. */
+  x = ca_national_id_key (a);
+  y = ca_national_id_key (b);
+  return strcmp (x, y) == 0;
 }
 
 /* Whose validation may back the action: NULL when allowed. */

@@ -288,8 +288,9 @@ ca_intake_accept (CaStore *store, GBytes *message, GError **error)
                     "the signer's certificate %s is not a certificate of this CA store", r->signer_serial_hex);
   /* The intake already matched the body's ID to the signer certificate's
    * serialNumber (normalised); here the certificate row must be that holder's. */
-  if (cert->national_id == NULL
-      || g_ascii_strcasecmp (cert->national_id, r->signer_national_id ? r->signer_national_id : r->national_id) != 0)
+  g_autofree char *cert_key = cert->national_id ? ca_national_id_key (cert->national_id) : NULL;
+  g_autofree char *req_key = ca_national_id_key (r->signer_national_id ? r->signer_national_id : r->national_id);
+  if (cert_key == NULL || strcmp (cert_key, req_key) != 0)
     return refused (store, message, sha, error, TG_ERROR_REFUSED,
                     "the request is for holder %s, but it is signed with certificate %s of %s", r->national_id,
                     cert->serial, cert->national_id ? cert->national_id : "an unnamed holder");

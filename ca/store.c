@@ -745,3 +745,14 @@ ca_grants_to_json (CaStore *store, GError **error)
   json_generator_set_pretty (gen, TRUE);
   return json_generator_to_data (gen, NULL);
 }
+
+char *
+ca_national_id_key (const char *id)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = id; p != NULL && *p; p++)
+    if (*p != '.' && *p != ' ' && *p != '-' && *p != '\t')
+      g_string_append_c (out, g_ascii_toupper (*p));
+  return g_string_free (out, FALSE);
+}

@@ -640,6 +640,11 @@ def _():
 def _():
     b = bundle("CASE-F5", "suspension", "f", days=5, holder="V-99999999")
     ca_refused("belongs to V-10000006", "apply", *gate_args("CASE-F5", "suspension", "f", b), now=T0)
+    # The same ID written another way is the same holder: the gate gets past
+    # the holder rule (and the dry run passes).
+    b = bundle("CASE-F5b", "suspension", "f", days=5, holder="v-10.000.006")
+    v = json.loads(ca_ok("check", *gate_args("CASE-F5b", "suspension", "f", b), "--json", now=T0))
+    check(v["allowed"] is True, str(v))
 
 
 @test("check is a dry run (0, JSON verdict, nothing changes); then apply; the same bundle replayed is refused")
