@@ -1950,7 +1950,12 @@ on_tick (gpointer user_data)
     {
       g_autoptr (GError) e = NULL;
       if (!rec_part_file_flush (s->part->out, running_time_now (s), &e))
-        emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
+        {
+          if (g_error_matches (e, TG_ERROR, TG_ERROR_NOSPACE))
+            part_disk_full (s->part, e);
+          else
+            emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
+        }
     }
   if (now - s->last_periodic_fku >= s->keyframe_us)
     {

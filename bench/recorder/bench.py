@@ -1,18 +1,30 @@
 #!/usr/bin/env python3
 """bench/recorder/bench.py — per-session cost of testigo-recorder.
 
-N concurrent synthetic sessions (N = 1, 4, 8 by default), each a
+N concurrent synthetic sessions (N = 1, 4, 8, 16 by default), each a
 testigo-recorder between two rtc-peer participants sending PRE-ENCODED VP8
 640x480@20 + Opus both ways (no encoder in the loop, peers count without
 decoding). For each N: CPU % of one core and RSS of the recorder processes
-(from /proc, over a steady-state window), and the time from the signatory's
-offer to the first recorded keyframe. Prints a table with ratios to N=1.
+(utime + stime and statm from /proc, over a steady-state window), the peers'
+CPU (not the recorder's, shown to judge how loaded the machine was), the load
+average, and the time from the signatory's offer to the first recorded
+keyframe. With --repeat R every N is run R times (interleaved: 1,4,8,16,1,...)
+and the table shows the median (min-max) CPU; ratios are to N = 1 of the
+same run.
 
-  bench.py --build DIR [--sessions 1,4,8] [--seconds 10] [--json OUT]
+  bench.py --build DIR [--sessions 1,4,8,16] [--seconds 15] [--repeat 1] [--threads] [--json OUT]
+
+--threads adds, per N, the recorders' CPU and wake-ups (voluntary + involuntary
+context switches) per second by thread name (digits removed: "queue5:src" and
+"queue1:src" count together), per session.
 """
 import argparse
 import json
+import collections
 import os
+import re
+import resource
+import shutil
 import statistics
 import sys
 import time
@@ -24,97 +36,198 @@ import harness  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+STAGGER_S = 0.25  # between sessions' joins: N peers loading media and negotiating at once skew the join time
 
 
 def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+    """utime + stime of a process (all its threads), or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
 
 
 def rss_bytes(pid):
-    with open("/proc/%d/statm" % pid) as f:
-        return int(f.read().split()[1]) * PAGE
+    try:
+        with open("/proc/%d/statm" % pid) as f:
+            return int(f.read().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+def threads(pid):
+    """{thread name without digits: [cpu ticks, context switches, count]} of a process."""
+    out = collections.defaultdict(lambda: [0, 0, 0])
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+            cs = 0
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if "ctxt_switches" in line:
+                        cs += int(line.split()[1])
+        except OSError:
+            continue
+        name = re.sub(r"[0-9]+", "", st[st.index("(") + 1:st.rindex(")")])
+        fields = st.rsplit(")", 1)[1].split()
+        g = out[name]
+        g[0] += int(fields[11]) + int(fields[12])
+        g[1] += cs
+        g[2] += 1
+    return out
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
 
 
 def run(n, build, media, seconds, workroot):
     sessions = []
-    for i in range(n):
-        w = harness.tempdir_in(workroot, "n%d-s%d-" % (n, i))
-        s = harness.Session(os.path.join(build, "recorder", "testigo-recorder"),
-                            os.path.join(build, "tests", "recorder", "rtc-peer"), media, w,
-                            session_id="bench-%d-%d" % (n, i))
-        sessions.append(s)
-    for s in sessions:
-        s.wait_for(lambda m: m.get("type") == "ready", 10)
-        s.join("officer", no_decode=True)
-    time.sleep(1.0)
-    for s in sessions:
-        s.join("signatory", no_decode=True)
-    delays = []
-    for s in sessions:
-        fk = s.wait_for(lambda m: m.get("type") == "first-keyframe" and m.get("peer") == "signatory", 30)
-        if fk:
-            delays.append(fk["delay_ms"])
-    time.sleep(2.0)  # settle
-    pids = [s.rec.p.pid for s in sessions]
-    t0 = time.monotonic()
-    c0 = [cpu_ticks(p) for p in pids]
-    rss = []
-    end = t0 + seconds
-    while time.monotonic() < end:
+    try:
+        for i in range(n):
+            w = harness.tempdir_in(workroot, "n%d-s%d-" % (n, i))
+            s = harness.Session(os.path.join(build, "recorder", "testigo-recorder"),
+                                os.path.join(build, "tests", "recorder", "rtc-peer"), media, w,
+                                session_id="bench-%d-%d" % (n, i))
+            sessions.append(s)
+        for s in sessions:
+            if s.wait_for(lambda m: m.get("type") == "ready", 30) is None:
+                raise RuntimeError("a recorder did not start (see %s)" % s.workdir)
+        for s in sessions:
+            s.join("officer", no_decode=True)
+            time.sleep(STAGGER_S)
         time.sleep(1.0)
-        rss.append(statistics.mean(rss_bytes(p) for p in pids))
-    c1 = [cpu_ticks(p) for p in pids]
-    dt = time.monotonic() - t0
-    cpu = [100.0 * (b - a) / TICK / dt for a, b in zip(c0, c1)]
-    received = [min(s.peer_stats(p).get("video_frames", 0) for p in harness.PARTIES) for s in sessions]
-    for s in sessions:
-        s.stop()
-        s.kill_all()
+        for s in sessions:
+            s.join("signatory", no_decode=True)
+            time.sleep(STAGGER_S)
+        delays = []
+        for s in sessions:
+            fk = s.wait_for(lambda m: m.get("type") == "first-keyframe" and m.get("peer") == "signatory", 60)
+            if fk:
+                delays.append(fk["delay_ms"])
+        time.sleep(3.0)  # settle
+        pids = [s.rec.p.pid for s in sessions]
+        peer_pids = [p.p.pid for s in sessions for p in s.peers.values()]
+        load0 = loadavg()
+        t0 = time.monotonic()
+        c0 = [cpu_ticks(p) for p in pids]
+        p0 = [cpu_ticks(p) for p in peer_pids]
+        th0 = [threads(p) for p in pids]
+        frames0 = [min(s.peer_stats(p).get("video_frames", 0) for p in harness.PARTIES) for s in sessions]
+        rss = []
+        end = t0 + seconds
+        while time.monotonic() < end:
+            time.sleep(1.0)
+            rss.append(statistics.mean(rss_bytes(p) for p in pids))
+        c1 = [cpu_ticks(p) for p in pids]
+        p1 = [cpu_ticks(p) for p in peer_pids]
+        th1 = [threads(p) for p in pids]
+        dt = time.monotonic() - t0
+        load1 = loadavg()
+        if None in c0 or None in c1:
+            raise RuntimeError("a recorder exited during the measurement")
+        cpu = [100.0 * (b - a) / TICK / dt for a, b in zip(c0, c1)]
+        peers_cpu = sum(100.0 * (b - a) / TICK / dt for a, b in zip(p0, p1) if a is not None and b is not None)
+        # Frames relayed during the window: the relay keeps up (20 fps sent).
+        frames1 = [min(s.peer_stats(p).get("video_frames", 0) for p in harness.PARTIES) for s in sessions]
+        fps = [(b - a) / dt for a, b in zip(frames0, frames1)]
+        per_thread = collections.defaultdict(lambda: [0.0, 0.0, 0])  # per session: cpu %, wake-ups/s, threads
+        for a, b in zip(th0, th1):
+            for name, (ticks, cs, count) in b.items():
+                t0_, cs0, _ = a.get(name, (0, 0, 0))
+                g = per_thread[name]
+                g[0] += 100.0 * (ticks - t0_) / TICK / dt / n
+                g[1] += (cs - cs0) / dt / n
+                g[2] = max(g[2], count)
+    finally:
+        for s in sessions:
+            try:
+                s.stop(timeout=20)
+            finally:
+                s.kill_all()
     return {
         "sessions": n,
         "cpu_pct_per_session": statistics.mean(cpu),
+        "cpu_pct_per_session_max": max(cpu),
         "cpu_pct_total": sum(cpu),
+        "peers_cpu_pct_total": peers_cpu,
         "rss_mb_per_session": max(rss) / 1e6,
         "first_keyframe_ms_median": statistics.median(delays) if delays else None,
         "first_keyframe_ms_max": max(delays) if delays else None,
         "keyframes_seen": len(delays),
-        "min_video_frames_received": min(received),
+        "first_keyframe_ms": delays,
+        "min_relayed_fps": min(fps),
+        "load_start": load0,
+        "load_end": load1,
+        "threads": {k: v for k, v in per_thread.items()},
     }
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
-    ap.add_argument("--sessions", default="1,4,8")
-    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--sessions", default="1,4,8,16")
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--threads", action="store_true", help="per-thread-name CPU and wake-ups")
     ap.add_argument("--json")
     a = ap.parse_args()
+    ns = [int(x) for x in a.sessions.split(",")]
+    # 3 processes per session, 3 pipes each, plus what GStreamer opens
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard) if hard != resource.RLIM_INFINITY else 4096, hard))
     work = harness.tempdir("testigo-bench-rec-")
     media = harness.make_media(os.path.join(work, "media.webm"), seconds=20, pattern="smpte100", speed=3)
     kbps = os.path.getsize(media) * 8 / 20 / 1000
-    results = []
-    for n in [int(x) for x in a.sessions.split(",")]:
-        results.append(run(n, a.build, media, a.seconds, work))
-        print("# N=%d done" % n, file=sys.stderr)
-    base = results[0]
-    print("pre-encoded media: VP8 640x480@20 + Opus, %.0f kbit/s per direction; %d CPUs; window %d s"
-          % (kbps, os.cpu_count(), a.seconds))
-    print("| N | recorder CPU %/session (one core) | ratio | total CPU % | RSS MB/session | ratio "
-          "| first keyframe ms (median / max) | sessions with keyframe | min frames relayed |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        print("| %d | %.2f | %.2f | %.1f | %.1f | %.2f | %s / %s | %d/%d | %d |" % (
-            r["sessions"], r["cpu_pct_per_session"], r["cpu_pct_per_session"] / base["cpu_pct_per_session"],
-            r["cpu_pct_total"], r["rss_mb_per_session"], r["rss_mb_per_session"] / base["rss_mb_per_session"],
-            r["first_keyframe_ms_median"], r["first_keyframe_ms_max"], r["keyframes_seen"], r["sessions"],
-            r["min_video_frames_received"]))
+    runs = {n: [] for n in ns}
+    for rep in range(a.repeat):
+        for n in ns:
+            r = run(n, a.build, media, a.seconds, work)
+            runs[n].append(r)
+            print("# run %d N=%d: %.2f %%/session, load %.1f-%.1f, peers %.0f %%"
+                  % (rep + 1, n, r["cpu_pct_per_session"], r["load_start"], r["load_end"],
+                     r["peers_cpu_pct_total"]), file=sys.stderr, flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+    def med(n, key):
+        return statistics.median(r[key] for r in runs[n])
+
+    base_cpu, base_rss = med(ns[0], "cpu_pct_per_session"), med(ns[0], "rss_mb_per_session")
+    print("pre-encoded media: VP8 640x480@20 + Opus, %.0f kbit/s per direction; %d CPUs; window %d s; "
+          "%d run(s) per N, median (min-max)" % (kbps, os.cpu_count(), a.seconds, a.repeat))
+    print("| N | recorder CPU %/session (one core) | ratio | total recorder CPU % | peers' CPU % "
+          "| load avg | RSS MB/session | ratio | first keyframe ms (median / max) | sessions with keyframe "
+          "| min relayed fps |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    alld = {n: [d for r in runs[n] for d in r["first_keyframe_ms"]] for n in ns}
+    for n in ns:
+        cpus = [r["cpu_pct_per_session"] for r in runs[n]]
+        print("| %d | %.2f (%.2f-%.2f) | %.2f | %.1f | %.0f | %.1f-%.1f | %.1f | %.2f | %s / %s | %d/%d | %.1f |" % (
+            n, statistics.median(cpus), min(cpus), max(cpus), statistics.median(cpus) / base_cpu,
+            med(n, "cpu_pct_total"), med(n, "peers_cpu_pct_total"),
+            min(r["load_start"] for r in runs[n]), max(r["load_end"] for r in runs[n]),
+            med(n, "rss_mb_per_session"), med(n, "rss_mb_per_session") / base_rss,
+            "%.0f" % statistics.median(alld[n]) if alld[n] else "-", "%.0f" % max(alld[n]) if alld[n] else "-",
+            min(r["keyframes_seen"] for r in runs[n]), n, min(r["min_relayed_fps"] for r in runs[n])))
+    if a.threads:
+        for n in ns:
+            r = runs[n][-1]
+            print("\nN = %d (last run), per session: thread name | threads | CPU %% | wake-ups/s" % n)
+            for name, (cpu, cs, count) in sorted(r["threads"].items(), key=lambda x: -x[1][0] - x[1][1] / 1e4):
+                if cpu >= 0.005 or cs >= 1:
+                    print("  %-20s %3d %6.2f %7.0f" % (name, count, cpu, cs))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"media_kbps": kbps, "results": results}, f, indent=1)
-    import shutil
-    shutil.rmtree(work, ignore_errors=True)
+            json.dump({"media_kbps": kbps, "runs": {str(n): runs[n] for n in ns}}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ class Session:
         self.peers = {}
         self.stats = {}
         self.join_time = {}
+        self.peer_msgs = []  # (party, message) for every line a peer printed, with "_rx"
         self.rec = Proc("recorder",
                         [*wrap, recorder, "--session-dir", self.dir, "--session-id", session_id, "--loopback",
                          *extra_args],
@@ -122,6 +123,10 @@ class Session:
         def cb(proc, msg):
             if self.peers.get(party) is not proc:
                 return
+            msg["_rx"] = time.monotonic()
+            with self.cond:
+                self.peer_msgs.append((party, msg))
+                self.cond.notify_all()
             t = msg.get("type")
             if t == "offer":
                 self.rec.send({"type": "offer", "peer": party, "sdp": msg["sdp"]})
@@ -151,8 +156,30 @@ class Session:
         with self.cond:
             return len(self.msgs)
 
-    def join(self, party, no_decode=False, no_video=False):
-        args = [self.peer_bin, "--media", self.media, "--loopback"]
+    def peer_mark(self):
+        with self.cond:
+            return len(self.peer_msgs)
+
+    def peer_messages(self, party, pred, start=0):
+        """Every message of party (from index start of peer_msgs) matching pred."""
+        with self.cond:
+            return [m for p, m in self.peer_msgs[start:] if p == party and pred(m)]
+
+    def wait_peer(self, party, pred, timeout=15, start=0):
+        """The first message of party (from index start of peer_msgs) matching pred, or None."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for p, m in self.peer_msgs[start:]:
+                    if p == party and pred(m):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def join(self, party, no_decode=False, no_video=False, extra_args=()):
+        args = [self.peer_bin, "--media", self.media, "--loopback", *extra_args]
         if no_decode:
             args.append("--no-decode")
         if no_video:

@@ -8,6 +8,14 @@
  *       stdout: {"type":"offer","sdp":S} {"type":"ice","candidate":C,"sdpMLineIndex":N}
  *               {"type":"stats","video_frames":N,"audio_buffers":N,"first_frame_ms":N,...} (every second and at exit)
  *       stdin:  {"type":"answer","sdp":S} {"type":"ice",...} {"type":"bye"}; end of stdin or SIGTERM ends it.
+ *               {"type":"request-keyframe"}: an upstream GstForceKeyUnit into webrtcbin's src pad of
+ *               the received video (webrtcbin sends a PLI/FIR to the recorder), as a browser does when
+ *               it cannot decode; answered with {"type":"keyframe-request-sent","ok":B,
+ *               "remote_ssrc":S} (S: the SSRC the video is received with, or -1).
+ *     --report-keyframe-requests: every keyframe request that reaches this peer's own senders (its
+ *               webrtcbin's RTP session turns a PLI/FIR for one of its SSRCs into an upstream
+ *               GstForceKeyUnit) is printed as {"type":"keyframe-request","kind":K,"ssrc":S,
+ *               "own_ssrc":O} (S: the event's "ssrc" field or -1; O: the SSRC this peer sends with).
  *   rtc-peer --check-recording FILE.mkv
  *       decodes every track to EOS; prints {"video_tracks":N,"audio_tracks":N,"video_frames":[..],
  *       "audio_buffers":[..],"eos":true,"duration_ms":N}; exit 0 when it reached EOS with no error.
@@ -47,6 +55,9 @@ static gint64 start_us, first_frame_us;
 static GMutex out_lock;
 static gboolean decode = TRUE;
 static gboolean no_video;   /* a participant without a camera: video is recvonly */
+static gboolean report_fku; /* --report-keyframe-requests */
+static GstPad *recv_video;  /* webrtcbin's src pad of the received video; main thread */
+static GstElement *pays[2]; /* own payloaders, video (0) and audio (1) */
 
 static void
 emit (JsonObject *o)
@@ -152,6 +163,37 @@ feed_thread (gpointer data)
   return NULL;
 }
 
+/* The SSRC this peer sends @kind with (from its payloader's output caps), or -1. */
+static gint64
+own_ssrc (int kind)
+{
+  GstPad *src = pays[kind] ? gst_element_get_static_pad (pays[kind], "src") : NULL;
+  GstCaps *caps = src ? gst_pad_get_current_caps (src) : NULL;
+  guint ssrc = 0;
+  gint64 v = -1;
+  if (caps && gst_structure_get_uint (gst_caps_get_structure (caps, 0), "ssrc", &ssrc))
+    v = ssrc;
+  if (caps)
+    gst_caps_unref (caps);
+  if (src)
+    gst_object_unref (src);
+  return v;
+}
+
+static void
+report_keyframe_request (int kind, GstEvent *ev)
+{
+  g_autoptr (JsonObject) o = json_object_new ();
+  const GstStructure *st = gst_event_get_structure (ev);
+  guint ssrc = 0;
+  json_object_set_string_member (o, "type", "keyframe-request");
+  json_object_set_string_member (o, "kind", kind == 0 ? "video" : "audio");
+  json_object_set_int_member (o, "ssrc", st && gst_structure_get_uint (st, "ssrc", &ssrc) ? (gint64) ssrc : -1);
+  json_object_set_int_member (o, "own_ssrc", own_ssrc (kind));
+  json_object_set_int_member (o, "ms", (g_get_monotonic_time () - start_us) / 1000);
+  emit (o);
+}
+
 static GstPadProbeReturn
 fku_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -162,8 +204,44 @@ fku_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       return GST_PAD_PROBE_OK;
     }
   if (gst_video_event_is_force_key_unit (GST_PAD_PROBE_INFO_EVENT (info)))
-    g_atomic_int_set (&f->want_key, 1);
+    {
+      g_atomic_int_set (&f->want_key, 1);
+      if (report_fku)
+        report_keyframe_request (0, GST_PAD_PROBE_INFO_EVENT (info));
+    }
   return GST_PAD_PROBE_OK;
+}
+
+/* Audio has no keyframes; a request is only reported (the test checks that a
+ * video PLI reaches the video sender only). */
+static GstPadProbeReturn
+audio_fku_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  if (report_fku && gst_video_event_is_force_key_unit (GST_PAD_PROBE_INFO_EVENT (info)))
+    report_keyframe_request (1, GST_PAD_PROBE_INFO_EVENT (info));
+  return GST_PAD_PROBE_OK;
+}
+
+/* Main thread: asks the recorder for a keyframe of the received video, as a
+ * browser does when it cannot decode (webrtcbin sends the PLI). */
+static void
+request_keyframe (void)
+{
+  g_autoptr (JsonObject) o = json_object_new ();
+  GstCaps *caps = recv_video ? gst_pad_get_current_caps (recv_video) : NULL;
+  guint ssrc = 0;
+  gboolean ok = FALSE;
+  if (recv_video)
+    ok = gst_pad_send_event (recv_video, gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE, TRUE, 0));
+  json_object_set_string_member (o, "type", "keyframe-request-sent");
+  json_object_set_boolean_member (o, "ok", ok);
+  json_object_set_int_member (o, "remote_ssrc",
+                              caps && gst_structure_get_uint (gst_caps_get_structure (caps, 0), "ssrc", &ssrc)
+                              ? (gint64) ssrc : -1);
+  if (caps)
+    gst_caps_unref (caps);
+  json_object_set_int_member (o, "ms", (g_get_monotonic_time () - start_us) / 1000);
+  emit (o);
 }
 
 /* ---- receiving ---- */
@@ -179,6 +257,14 @@ count_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   else
     g_atomic_int_inc (&audio_buffers);
   return GST_PAD_PROBE_OK;
+}
+
+static gboolean
+set_recv_video (gpointer data)
+{
+  gst_clear_object (&recv_video);
+  recv_video = data;
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -213,6 +299,9 @@ on_pad_added (GstElement *w, GstPad *pad, gpointer user_data)
   sink = gst_element_get_static_pad (bin, "sink");
   gst_pad_link (pad, sink);
   gst_object_unref (sink);
+  /* pad-added runs on a streaming thread; the pad is used from the main loop */
+  if (video)
+    g_main_context_invoke (NULL, set_recv_video, gst_object_ref (pad));
 }
 
 /* ---- signaling ---- */
@@ -309,6 +398,8 @@ handle_line (const char *line)
         g_signal_emit_by_name (webrtc, "add-ice-candidate",
                                (guint) json_object_get_int_member (o, "sdpMLineIndex"), c);
     }
+  else if (strcmp (type, "request-keyframe") == 0)
+    request_keyframe ();
   else if (strcmp (type, "bye") == 0)
     g_main_loop_quit (loop);
 }
@@ -395,8 +486,12 @@ run_peer (const char *media, gboolean loopback)
       pad = gst_element_get_static_pad (pay, "sink");
       gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM | GST_PAD_PROBE_TYPE_BUFFER, fku_probe, &feeders[0], NULL);
       gst_object_unref (pad);
-      gst_object_unref (pay);
+      pays[0] = pay;
     }
+  pays[1] = gst_bin_get_by_name (GST_BIN (pipe_), "apay");
+  pad = gst_element_get_static_pad (pays[1], "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, audio_fku_probe, NULL, NULL);
+  gst_object_unref (pad);
   if (loopback)
     {
       GObject *agent = NULL;
@@ -580,6 +675,8 @@ main (int argc, char **argv)
     { "loopback", 0, 0, G_OPTION_ARG_NONE, &loopback, "ICE on 127.0.0.1", NULL },
     { "no-decode", 0, 0, G_OPTION_ARG_NONE, &no_decode, "count received frames without decoding", NULL },
     { "no-video", 0, 0, G_OPTION_ARG_NONE, &no_video, "send no video (receive it: recvonly)", NULL },
+    { "report-keyframe-requests", 0, 0, G_OPTION_ARG_NONE, &report_fku,
+      "print every keyframe request that reaches this peer's senders", NULL },
     { "check-recording", 0, 0, G_OPTION_ARG_FILENAME, &rec, "decode every track of a recording", "FILE" },
     { "check-png", 0, 0, G_OPTION_ARG_FILENAME, &png, "decode a PNG", "FILE" },
     { NULL },

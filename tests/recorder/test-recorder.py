@@ -8,6 +8,10 @@ over its stdin/stdout protocol, as testigod drives it. TAP output.
                           sealed bundle verifies (TOTAL-PASSED)
   test-recorder.py kill   SIGKILL mid-call: the partial recording decodes and
                           its sealed bundle verifies (unchained tail allowed)
+  test-recorder.py keyframe
+                          keyframe-request forwarding alone: a receiving peer's
+                          PLI reaches the sending peer, with the sender's own
+                          SSRC, within a bound; nothing reaches it otherwise
 
 Environment (set by meson): TESTIGO, TESTIGO_RECORDER, RTC_PEER, EVENTS_CHECK,
 TESTIGO_SOURCE_ROOT.
@@ -330,6 +334,66 @@ def test_protocol(w):
         ok(s.wait_for(is_type("stopped"), 10) is not None and s.rec.wait(10) == 0, "%s: stopped, exit 0" % how)
 
 
+KEYFRAME_BOUND_MS = 1000   # loopback: ~1-5 ms measured; generous for a loaded CI machine
+
+
+def test_keyframe(w):
+    """Keyframe-request forwarding in isolation (issue 3: "keyframe requests
+    forwarded between them"). The recorder's own periodic requests are off
+    (--keyframe-ms), so after the start-up requests the only way a request can
+    reach a sending peer is a PLI of the other peer forwarded by the recorder:
+    rtc-peer --report-keyframe-requests prints every request its webrtcbin's
+    RTP session turns into an upstream GstForceKeyUnit, which it only does for a
+    PLI/FIR naming one of its own SSRCs."""
+    media = harness.make_media(os.path.join(w, "media.webm"))
+    s = harness.Session(RECORDER, PEER, media, w, session_id="s-keyframe", extra_args=["--keyframe-ms", "600000"])
+    rep = ["--report-keyframe-requests"]
+    is_req = lambda kind: (lambda m: m.get("type") == "keyframe-request" and m.get("kind") == kind)
+    is_any_req = lambda m: m.get("type") == "keyframe-request"
+    try:
+        ok(s.wait_for(is_type("ready"), 10) is not None, "ready")
+        s.join("officer", no_decode=True, extra_args=rep)
+        time.sleep(0.5)
+        s.join("signatory", no_decode=True, extra_args=rep)
+        for party in harness.PARTIES:
+            ok(s.wait_for(is_type("first-keyframe", peer=party), 15) is not None, "%s video recorded" % party)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(
+                s.peer_stats(p).get("video_frames", 0) > 0 for p in harness.PARTIES):
+            time.sleep(0.2)
+        ok(all(s.peer_stats(p).get("video_frames", 0) > 0 for p in harness.PARTIES),
+           "both peers receive the other's video")
+        time.sleep(2)  # the start-up requests (relay linked, recording gate) are over
+
+        # Without a PLI nothing reaches a sender: the requests below are forwarded ones.
+        m = s.peer_mark()
+        time.sleep(3)
+        quiet = [(p, msg) for p in harness.PARTIES for msg in s.peer_messages(p, is_any_req, m)]
+        ok(not quiet, "no keyframe request reaches either sender in 3 s without a PLI", quiet)
+
+        for receiver, sender in (("officer", "signatory"), ("officer", "signatory"), ("signatory", "officer")):
+            m = s.peer_mark()
+            s.peers[receiver].send({"type": "request-keyframe"})
+            sent = s.wait_peer(receiver, is_type("keyframe-request-sent"), 5, m)
+            ok(sent is not None and sent.get("ok"), "the %s's webrtcbin takes the keyframe request" % receiver, sent)
+            got = s.wait_peer(sender, is_req("video"), KEYFRAME_BOUND_MS / 1000.0 + 0.5, m)
+            delay = (got["_rx"] - sent["_rx"]) * 1000 if got and sent else None
+            ok(got is not None and delay <= KEYFRAME_BOUND_MS,
+               "the %s's PLI reaches the %s's video sender in %s ms (bound %d ms)"
+               % (receiver, sender, "%.0f" % delay if delay is not None else "-", KEYFRAME_BOUND_MS), got)
+            if got and sent:
+                ok(got["ssrc"] == got["own_ssrc"] != -1 and sent.get("remote_ssrc") not in (-1, got["own_ssrc"]),
+                   "it names the %s's own SSRC %s, not the relayed stream's %s (rewritten by the recorder)"
+                   % (sender, got["own_ssrc"], sent.get("remote_ssrc")), (sent, got))
+            time.sleep(1)
+            back = s.peer_messages(receiver, is_any_req, m) + s.peer_messages(sender, is_req("audio"), m)
+            ok(not back, "no request reaches the %s's own senders or the %s's audio" % (receiver, sender), back)
+        stopped, rc = s.stop()
+        ok(stopped is not None and rc == 0, "stopped, exit 0", stopped)
+    finally:
+        s.kill_all()
+
+
 def test_recvonly(w):
     """An officer without a camera: video recvonly. The part records the three
     tracks that are sent (an empty muxer pad would hold the part back)."""
@@ -409,7 +473,7 @@ def main():
     w = harness.tempdir("testigo-rec-%s-" % which)
     try:
         {"call": test_call, "kill": test_kill, "diskfull": test_diskfull, "protocol": test_protocol,
-         "recvonly": test_recvonly}[which](w)
+         "recvonly": test_recvonly, "keyframe": test_keyframe}[which](w)
     except Exception as e:  # report, do not hide
         import traceback
         ok(False, "test ran to the end", traceback.format_exc() + str(e))
