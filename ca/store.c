@@ -59,8 +59,8 @@ static const char *const migrations[] = {
   "CREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
   /* 3: a signed request is the same request whatever headers or line endings
    * a copy gained on the way: replays are also refused by signature value. */
-  "ALTER TABLE intake_messages ADD COLUMN signature_sha256 TEXT;"
-  "CREATE UNIQUE INDEX intake_messages_signature ON intake_messages(signature_sha256);",
+  ("ALTER TABLE intake_messages ADD COLUMN signature_sha256 TEXT;"
+   "CREATE UNIQUE INDEX intake_messages_signature ON intake_messages(signature_sha256);"),
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -141,6 +141,91 @@ ca_db_column_text (sqlite3_stmt *st, int i)
 {
   const unsigned char *t = sqlite3_column_text (st, i);
   return t ? g_strdup ((const char *) t) : NULL;
+}
+
+/* ------------------------------------------------------------ JSON */
+
+void
+ca_json_add_str (JsonBuilder *b, const char *member, const char *value)
+{
+  json_builder_set_member_name (b, member);
+  if (value)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+void
+ca_json_add_time (JsonBuilder *b, const char *member, gint64 t)
+{
+  g_autofree char *s = t ? tg_time_format (t) : NULL;
+  ca_json_add_str (b, member, s);
+}
+
+char *
+ca_json_builder_text (JsonBuilder *b, gboolean pretty)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, pretty);
+  return json_generator_to_data (gen, NULL);
+}
+
+/* a member holding an object of three strings */
+static void
+add_object3 (JsonBuilder *b, const char *member, const char *k1, const char *v1, const char *k2, const char *v2,
+             const char *k3, const char *v3)
+{
+  json_builder_set_member_name (b, member);
+  json_builder_begin_object (b);
+  ca_json_add_str (b, k1, v1);
+  ca_json_add_str (b, k2, v2);
+  if (k3 != NULL)
+    ca_json_add_str (b, k3, v3);
+  json_builder_end_object (b);
+}
+
+void
+ca_record_add_parts (JsonBuilder *b, const CaRecordParts *p, gint64 now)
+{
+  g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (now);
+  g_autoptr (GDateTime) later = t ? g_date_time_add_years (t, 15) : NULL;
+  g_autofree char *keep = later ? g_date_time_format (later, "%Y-%m-%d") : g_strdup ("2099-12-31");
+
+  add_object3 (b, "holder", "name", p->holder_name, "national_id", p->national_id, "email", p->email);
+  add_object3 (b, "certificate", "serial", p->serial, "issuer", p->issuer, NULL, NULL);
+  add_object3 (b, "officer", "id", p->officer_id, "name", p->officer_name, "role", p->officer_role);
+  json_builder_set_member_name (b, "session");
+  json_builder_begin_object (b);
+  ca_json_add_time (b, "started_at", now);
+  ca_json_add_time (b, "ended_at", now);
+  json_builder_set_member_name (b, "duration_s");
+  json_builder_add_int_value (b, 0);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "documents");
+  json_builder_begin_array (b);
+  json_builder_begin_object (b);
+  ca_json_add_str (b, "name", p->doc_name);
+  ca_json_add_str (b, "sha256", p->doc_sha256);
+  ca_json_add_str (b, "media_type", p->doc_media_type);
+  ca_json_add_str (b, "description", p->doc_description);
+  json_builder_end_object (b);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "outcome");
+  json_builder_begin_object (b);
+  ca_json_add_str (b, "result", "approved");
+  ca_json_add_str (b, "notes", p->notes);
+  ca_json_add_time (b, "completed_at", now);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "retention");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "period_years");
+  json_builder_add_int_value (b, 15);
+  ca_json_add_str (b, "delete_after", keep);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
 }
 
 /* As `openssl x509 -serial` prints it: upper case, two digits per byte, no leading zero byte. */
@@ -407,10 +492,10 @@ close_fd (int *fd)
     close (*fd);
 }
 
-static int
-init_lock (CaStore *store, GError **error)
+int
+ca_lock_state_file (CaStore *store, const char *name, GError **error)
 {
-  g_autofree char *path = g_build_filename (store->state_dir, "init.lock", NULL);
+  g_autofree char *path = g_build_filename (store->state_dir, name, NULL);
   int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
   if (fd < 0)
@@ -478,7 +563,7 @@ ca_store_open (const CaStoreOptions *o, GError **error)
     return NULL;
 
   /* one process at a time creates the keys and the CA (testigod and `testigo ca` may start together) */
-  if ((lock_fd = init_lock (store, error)) < 0)
+  if ((lock_fd = ca_lock_state_file (store, "init.lock", error)) < 0)
     return NULL;
   root = g_build_filename (store->keys_dir, "root.pem", NULL);
   if (!g_file_test (root, G_FILE_TEST_EXISTS))

@@ -18,10 +18,18 @@ setup() { # dir, meson options...
   if [ -d "$dir" ]; then meson setup --reconfigure "$dir" "$@" >/dev/null
   else meson setup "$dir" "$@" >/dev/null; fi
 }
-has_suite() { meson test -C "$1" --list 2>/dev/null | grep -q "^testigo:$2 / "; }
-suites() { # build dir, wanted suites...: those the build has
-  local dir=$1; shift
-  for s in "$@"; do has_suite "$dir" "$s" && printf -- '--suite\n%s\n' "$s"; done
+suites() { # build dir, suites...: each must exist in the build (a missing one is an error, never a skip)
+  local dir=$1 list; shift
+  # Listed once into a variable: `meson test --list | grep -q` under pipefail
+  # fails at random when grep exits before meson has written everything.
+  list=$(meson test -C "$dir" --list 2>/dev/null)
+  for s in "$@"; do
+    if ! grep -q "^testigo:$s / " <<<"$list"; then
+      echo "test.sh: suite '$s' has no tests in $dir" >&2
+      return 1
+    fi
+    printf -- '--suite\n%s\n' "$s"
+  done
 }
 logs=()
 run_tests() { # build dir, meson test args...
@@ -33,13 +41,15 @@ run_tests() { # build dir, meson test args...
 echo "== plain build (-Werror)"
 setup build -Dwerror=true
 ninja -C build
-mapfile -t plain < <(suites build unit integration fuzz ca protocol recorder web e2e)
+plain_args=$(suites build unit integration fuzz ca protocol recorder web e2e)
+mapfile -t plain <<<"$plain_args"
 run_tests build "${plain[@]}"
 
 echo "== ASan+UBSan build (-Werror)"
 setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 ninja -C build-asan
-mapfile -t asan < <(suites build-asan unit integration fuzz ca protocol)
+asan_args=$(suites build-asan unit integration fuzz ca protocol)
+mapfile -t asan <<<"$asan_args"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_tests build-asan "${asan[@]}" --timeout-multiplier 4
 

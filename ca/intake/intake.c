@@ -457,16 +457,16 @@ ca_intake_parse (GBytes *message, const CaIntakeOptions *options, GError **error
   {
     g_autoptr (X509) signer_ref = signer;
     certs = CMS_get1_certs (cms);
-    ok = verify_chain (signer, certs, store, now, error);
+    ok = verify_chain (signer_ref, certs, store, now, error);
     x509_stack_free (certs);
     if (!ok)
       return NULL;
 
-    req->signer_cert_pem = cert_pem (signer);
-    req->signer_serial_hex = cert_serial_hex (signer);
-    req->signer_subject = cert_subject (signer);
-    req->signer_national_id = cert_national_id (signer);
-    emails = cert_emails (signer);
+    req->signer_cert_pem = cert_pem (signer_ref);
+    req->signer_serial_hex = cert_serial_hex (signer_ref);
+    req->signer_subject = cert_subject (signer_ref);
+    req->signer_national_id = cert_national_id (signer_ref);
+    emails = cert_emails (signer_ref);
     if (emails->len > 0)
       req->signer_email = g_strdup (g_ptr_array_index (emails, 0));
   }
