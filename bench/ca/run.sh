@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/ca/run.sh [BUILD_DIR] — CRL generation and OCSP responses of
-# ca/publication against the openssl CLI, both measured in this one run.
+# ca/publication (and of testigod's OCSP endpoint) against the openssl CLI,
+# all measured in this one run.
 # See bench/ca/README.md.
 #
 #   BUILD_DIR      a meson build dir (ideally -Dbuildtype=release); without it
@@ -32,8 +33,10 @@ else
   [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$SRC" -Dbuildtype=release >"$WORK/meson-setup.log"
 fi
 echo "bench: building $BUILD" >&2
-ninja -C "$BUILD" tests/ca/publication/publication-tool >"$WORK/ninja.log" || { tail -20 "$WORK/ninja.log" >&2; exit 1; }
+ninja -C "$BUILD" tests/ca/publication/publication-tool signaling/testigod cli/testigo >"$WORK/ninja.log" \
+  || { tail -20 "$WORK/ninja.log" >&2; exit 1; }
 
 exec python3 "$SRC/bench/ca/bench-ca.py" --tool "$BUILD/tests/ca/publication/publication-tool" \
-  --work "$WORK" --entries "${BENCH_ENTRIES:-100000}" --crl-runs "${BENCH_RUNS:-5}" \
+  --testigod "$BUILD/signaling/testigod" --testigo "$BUILD/cli/testigo" --work "$WORK" \
+  --entries "${BENCH_ENTRIES:-100000}" --crl-runs "${BENCH_RUNS:-5}" \
   --ocsp-runs "${BENCH_RUNS:-3}" --seconds "${BENCH_SECONDS:-5}" --command "bench/ca/run.sh${1:+ $1}"

@@ -12,13 +12,11 @@
  *   publication-tool ocsp-bench [OPTIONS] CERT KEY ISSUER|- STATUS REQUEST...
  *       answers the requests in a loop on --threads threads in each of
  *       --processes processes for --seconds; prints one JSON line
- *   publication-tool ocsp-serve [OPTIONS] --port N CERT KEY ISSUER|- STATUS
- *       a minimal OCSP-over-HTTP responder (RFC 6960 appendix A, POST only,
- *       one request per connection) on 127.0.0.1 with --processes workers,
- *       for benchmarks only; runs until SIGTERM
- *   publication-tool ocsp-load --port N [--connections C] [--seconds S] REQUEST...
- *       an HTTP load generator: C threads POST the requests in turn, one
- *       connection each; prints one JSON line
+ *   publication-tool ocsp-load --url URL [--in-flight N] [--seconds S] [--new-connections] REQUEST...
+ *       an OCSP-over-HTTP load generator (libsoup): N POSTs kept in flight
+ *       for S seconds, each answer checked (HTTP 200, a successful
+ *       OCSPResponse); prints one JSON line. bench/ca points it at testigod
+ *       and at `openssl ocsp -port`.
  *
  * ENTRIES and STATUS files: one certificate a line, '#' starts a comment:
  *   SERIAL good                                   (STATUS only)
@@ -28,22 +26,17 @@
  *
  * Exit status: 0 done, 1 failed (message on stderr), 2 usage.
  */
-#define _GNU_SOURCE /* strcasestr, memmem */
 #include "config.h"
 #include "bundle.h"
 #include "ca-publication.h"
 #include "tg-common.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
+#include <libsoup/soup.h>
+#include <openssl/ocsp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,7 +45,7 @@
 static int
 usage (void)
 {
-  fprintf (stderr, "usage: publication-tool keys|responder|crl|ocsp|ocsp-bench ... (see the source)\n");
+  fprintf (stderr, "usage: publication-tool keys|responder|crl|ocsp|ocsp-bench|ocsp-load ... (see the source)\n");
   return 2;
 }
 
@@ -486,269 +479,134 @@ cmd_ocsp_bench (int argc, char **argv)
   return 0;
 }
 
-/* ------------------------------------------------------------ HTTP (bench only) */
+/* ------------------------------------------------------------ HTTP load (bench only) */
 
-#define HTTP_HEAD_MAX 8192
+/* An OCSP-over-HTTP load generator on libsoup: one SoupSession keeps
+ * --in-flight POSTs (RFC 6960 appendix A.1) outstanding until --seconds
+ * pass, on at most that many connections. HTTP/1.1 keep-alive: an idle
+ * connection is reused whenever the server keeps it open (with
+ * --new-connections, every request opens its own); the distinct
+ * connections used are counted and printed. */
 
-static gboolean
-read_full (int fd, guint8 *buf, gsize len)
+typedef struct {
+  SoupSession *session;
+  char *url;
+  GPtrArray *requests;     /* GBytes */
+  GMainLoop *loop;
+  GHashTable *connections; /* connection ids seen (guint64 *) */
+  gint64 deadline;
+  guint next, in_flight;
+  guint64 responses, errors;
+  char *first_error;
+  gboolean new_connections;
+} Load;
+
+typedef struct {
+  Load *load;
+  SoupMessage *msg;
+} LoadCall;
+
+static void load_send_idle (gpointer data);
+
+static void
+load_error (Load *l, char *message)
 {
-  while (len > 0)
-    {
-      ssize_t n = read (fd, buf, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return FALSE;
-      buf += n;
-      len -= (gsize) n;
-    }
-  return TRUE;
+  l->errors++;
+  if (l->first_error == NULL)
+    l->first_error = message;
+  else
+    g_free (message);
 }
 
+/* TRUE if @body is a DER OCSPResponse with responseStatus successful. */
 static gboolean
-write_full (int fd, const void *data, gsize len)
+ocsp_response_ok (GBytes *body)
 {
-  const guint8 *p = data;
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return FALSE;
-      p += n;
-      len -= (gsize) n;
-    }
-  return TRUE;
-}
+  gsize len = 0;
+  const unsigned char *p = g_bytes_get_data (body, &len), *start = p;
+  OCSP_RESPONSE *r;
+  gboolean ok;
 
-/* Reads an HTTP POST; returns the body or NULL. */
-static GBytes *
-http_read_request (int fd)
-{
-  char head[HTTP_HEAD_MAX + 1];
-  gsize have = 0;
-  char *end = NULL, *cl;
-  gsize body_len, in_head;
-  guint8 *body;
-
-  while (end == NULL)
-    {
-      ssize_t n;
-      if (have == HTTP_HEAD_MAX)
-        return NULL;
-      n = read (fd, head + have, HTTP_HEAD_MAX - have);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return NULL;
-      have += (gsize) n;
-      head[have] = '\0';
-      end = strstr (head, "\r\n\r\n");
-    }
-  if (strncmp (head, "POST ", 5) != 0)
-    return NULL;
-  *end = '\0';
-  cl = strcasestr (head, "\r\nContent-Length:");
-  if (cl == NULL)
-    return NULL;
-  body_len = (gsize) g_ascii_strtoull (cl + 17, NULL, 10);
-  if (body_len == 0 || body_len > CA_OCSP_MAX_REQUEST)
-    return NULL;
-  in_head = have - (gsize) (end + 4 - head);
-  if (in_head > body_len)
-    return NULL;
-  body = g_malloc (body_len);
-  memcpy (body, end + 4, in_head);
-  if (!read_full (fd, body + in_head, body_len - in_head))
-    {
-      g_free (body);
-      return NULL;
-    }
-  return g_bytes_new_take (body, body_len);
+  if (p == NULL || len == 0 || len > G_MAXINT32)
+    return FALSE;
+  r = d2i_OCSP_RESPONSE (NULL, &p, (long) len);
+  ok = r != NULL && p == start + len && OCSP_response_status (r) == OCSP_RESPONSE_STATUS_SUCCESSFUL;
+  OCSP_RESPONSE_free (r);
+  return ok;
 }
 
 static void
-serve_worker (int lfd, CaSigner *signer, const CaOcspOptions *base)
+load_done (GObject *source, GAsyncResult *result, gpointer data)
 {
-  for (;;)
-    {
-      g_autoptr (GBytes) req = NULL, resp = NULL;
-      g_autoptr (GError) error = NULL;
-      CaOcspOptions o = *base;
-      char head[128];
-      int fd = accept (lfd, NULL, NULL);
+  LoadCall *c = data;
+  Load *l = c->load;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  guint64 id = soup_message_get_connection_id (c->msg);
 
-      if (fd < 0)
-        {
-          if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-          perror ("publication-tool: accept");
-          _exit (1);
-        }
-      req = http_read_request (fd);
-      o.now = g_get_real_time () / G_USEC_PER_SEC;
-      if (req != NULL && (resp = ca_ocsp_respond (signer, req, &o, &error)) != NULL)
-        {
-          int n = g_snprintf (head, sizeof head,
-                              "HTTP/1.0 200 OK\r\nContent-Type: application/ocsp-response\r\n"
-                              "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n", g_bytes_get_size (resp));
-          if (write_full (fd, head, (gsize) n))
-            write_full (fd, g_bytes_get_data (resp, NULL), g_bytes_get_size (resp));
-        }
-      else
-        {
-          static const char bad[] = "HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
-          if (error != NULL)
-            fprintf (stderr, "publication-tool: %s\n", error->message);
-          write_full (fd, bad, sizeof bad - 1);
-        }
-      close (fd);
-    }
+  if (body == NULL)
+    load_error (l, g_strdup_printf ("POST %s: %s", l->url, error->message));
+  else if (soup_message_get_status (c->msg) != SOUP_STATUS_OK)
+    load_error (l, g_strdup_printf ("POST %s: HTTP %u", l->url, soup_message_get_status (c->msg)));
+  else if (!ocsp_response_ok (body))
+    load_error (l, g_strdup_printf ("POST %s: not a successful OCSPResponse (%" G_GSIZE_FORMAT " bytes)",
+                                    l->url, g_bytes_get_size (body)));
+  else
+    l->responses++;
+  if (id != 0 && !g_hash_table_contains (l->connections, &id))
+    g_hash_table_add (l->connections, g_memdup2 (&id, sizeof id));
+  g_object_unref (c->msg);
+  g_free (c);
+  /* the next request goes out once libsoup has put this connection back
+   * in its pool (from an idle callback): the slot stays in flight */
+  if (g_get_monotonic_time () < l->deadline)
+    g_idle_add_once (load_send_idle, l);
+  else if (--l->in_flight == 0)
+    g_main_loop_quit (l->loop);
 }
 
-static int
-cmd_ocsp_serve (int argc, char **argv)
+static void
+load_send (Load *l)
 {
-  OcspArgs a = { 0 };
-  gint64 port = 0, processes = 1;
-  GOptionEntry extra[] = {
-    { "port", 0, 0, G_OPTION_ARG_INT64, &port, "TCP port on 127.0.0.1", "N" },
-    { "processes", 0, 0, G_OPTION_ARG_INT64, &processes, "worker processes (default 1)", "N" },
-    { NULL },
-  };
-  g_autoptr (GOptionContext) ctx = ocsp_context ("CERT KEY ISSUER|- STATUS", &a, extra);
-  g_autoptr (CaSigner) signer = NULL;
-  g_autoptr (EntryFile) f = NULL;
-  GError *error = NULL;
-  CaOcspOptions o = { 0 };
-  struct sockaddr_in addr = { 0 };
-  int lfd, one = 1, sig;
-  sigset_t set;
+  LoadCall *c = g_new0 (LoadCall, 1);
 
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    {
-      fail (error);
-      return 2;
-    }
-  if (argc != 5 || port <= 0 || port > 65535 || processes < 1 || processes > 64)
-    return usage ();
-  if ((signer = ca_signer_load (argv[1], argv[2], strcmp (argv[3], "-") ? argv[3] : NULL, &error)) == NULL
-      || (f = entry_file_load (argv[4], TRUE, &error)) == NULL)
-    return fail (error);
-  ocsp_options (&a, f, &o);
-
-  lfd = socket (AF_INET, SOCK_STREAM, 0);
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons ((guint16) port);
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  if (lfd < 0 || setsockopt (lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0
-      || bind (lfd, (struct sockaddr *) &addr, sizeof addr) != 0 || listen (lfd, 512) != 0)
-    {
-      perror ("publication-tool: listen");
-      return 1;
-    }
-  sigemptyset (&set);
-  sigaddset (&set, SIGTERM);
-  sigaddset (&set, SIGINT);
-  sigprocmask (SIG_BLOCK, &set, NULL);
-  for (gint64 p = 0; p < processes; p++)
-    {
-      pid_t pid = fork ();
-      if (pid < 0)
-        {
-          perror ("publication-tool: fork");
-          return 1;
-        }
-      if (pid == 0)
-        {
-          sigprocmask (SIG_UNBLOCK, &set, NULL);
-          prctl (PR_SET_PDEATHSIG, SIGTERM);
-          if (getppid () == 1)
-            _exit (0);
-          serve_worker (lfd, signer, &o);
-        }
-    }
-  printf ("listening on 127.0.0.1:%" G_GINT64_FORMAT "\n", port);
-  fflush (stdout);
-  sigwait (&set, &sig);
-  return 0; /* the workers get SIGTERM as the parent dies */
+  c->load = l;
+  c->msg = soup_message_new (SOUP_METHOD_POST, l->url);
+  /* libsoup sends a POST on a fresh connection unless told it is
+   * idempotent — which an OCSP query is (RFC 6960 A.1 allows GET too) */
+  soup_message_add_flags (c->msg, l->new_connections ? SOUP_MESSAGE_NEW_CONNECTION : SOUP_MESSAGE_IDEMPOTENT);
+  soup_message_set_request_body_from_bytes (c->msg, "application/ocsp-request",
+                                            l->requests->pdata[l->next++ % l->requests->len]);
+  soup_session_send_and_read_async (l->session, c->msg, G_PRIORITY_DEFAULT, NULL, load_done, c);
 }
 
-typedef struct {
-  struct sockaddr_in addr;
-  GPtrArray *requests;
-  gint64 deadline;
-  guint offset;
-  guint64 count, errors;
-} LoadThread;
-
-static gpointer
-load_thread (gpointer data)
+static void
+load_send_idle (gpointer data)
 {
-  LoadThread *t = data;
-  guint i = t->offset;
-  guint8 *buf = g_malloc (65536);
-
-  while (g_get_monotonic_time () < t->deadline)
-    {
-      GBytes *req = t->requests->pdata[i++ % t->requests->len];
-      struct linger lin = { 1, 0 };
-      char head[256];
-      int fd = socket (AF_INET, SOCK_STREAM, 0), n, one = 1;
-      gsize got = 0;
-
-      n = g_snprintf (head, sizeof head,
-                      "POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/ocsp-request\r\n"
-                      "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n", g_bytes_get_size (req));
-      if (fd < 0 || setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0
-          || connect (fd, (struct sockaddr *) &t->addr, sizeof t->addr) != 0
-          || !write_full (fd, head, (gsize) n)
-          || !write_full (fd, g_bytes_get_data (req, NULL), g_bytes_get_size (req)))
-        {
-          t->errors++;
-          if (fd >= 0)
-            close (fd);
-          continue;
-        }
-      for (;;)
-        {
-          ssize_t r = read (fd, buf + got, 65536 - got);
-          if (r < 0 && errno == EINTR)
-            continue;
-          if (r <= 0 || (got += (gsize) r) == 65536)
-            break;
-        }
-      /* reset, not FIN: no TIME_WAIT pile-up on either side */
-      setsockopt (fd, SOL_SOCKET, SO_LINGER, &lin, sizeof lin);
-      close (fd);
-      if (got > 12 && memcmp (buf + 8, " 200", 4) == 0 && memmem (buf, got, "\r\n\r\n", 4) != NULL)
-        t->count++;
-      else
-        t->errors++;
-    }
-  g_free (buf);
-  return NULL;
+  load_send (data);
 }
 
 static int
 cmd_ocsp_load (int argc, char **argv)
 {
-  gint64 port = 0, connections = 4;
+  char *url = NULL;
+  gint64 in_flight = 8;
   double seconds = 5;
+  gboolean new_connections = FALSE;
   GOptionEntry opts[] = {
-    { "port", 0, 0, G_OPTION_ARG_INT64, &port, "TCP port on 127.0.0.1", "N" },
-    { "connections", 0, 0, G_OPTION_ARG_INT64, &connections, "concurrent clients (default 4)", "N" },
+    { "url", 0, 0, G_OPTION_ARG_STRING, &url, "the responder, e.g. http://127.0.0.1:8080/ocsp", "URL" },
+    { "in-flight", 0, 0, G_OPTION_ARG_INT64, &in_flight, "requests kept outstanding, at most one per connection (default 8)", "N" },
     { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "duration (default 5)", "S" },
+    { "new-connections", 0, 0, G_OPTION_ARG_NONE, &new_connections, "one TCP connection per request (default: keep-alive)", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("REQUEST...");
   g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  g_autofree LoadThread *ts = NULL;
-  g_autofree GThread **th = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (GHashTable) connections = NULL;
+  g_autoptr (SoupSession) session = NULL;
   GError *error = NULL;
-  guint64 total = 0, errors = 0;
+  Load l = { 0 };
   gint64 t0, t1;
 
   g_option_context_add_main_entries (ctx, opts, NULL);
@@ -757,41 +615,44 @@ cmd_ocsp_load (int argc, char **argv)
       fail (error);
       return 2;
     }
-  if (argc < 2 || port <= 0 || port > 65535 || connections < 1 || connections > 256 || seconds <= 0)
-    return usage ();
+  if (argc < 2 || url == NULL || !g_uri_is_valid (url, G_URI_FLAGS_NONE, NULL)
+      || in_flight < 1 || in_flight > 256 || seconds <= 0)
+    {
+      g_free (url);
+      return usage ();
+    }
   for (int i = 1; i < argc; i++)
     {
       char *data = NULL;
       gsize len = 0;
       if (!tg_file_get_contents_capped (argv[i], CA_OCSP_MAX_REQUEST, &data, &len, &error))
-        return fail (error);
+        {
+          g_free (url);
+          return fail (error);
+        }
       g_ptr_array_add (requests, g_bytes_new_take (data, len));
     }
-  ts = g_new0 (LoadThread, connections);
-  th = g_new0 (GThread *, connections);
+  /* one connection per outstanding request, no more */
+  session = soup_session_new_with_options ("max-conns", (guint) in_flight, "max-conns-per-host", (guint) in_flight,
+                                           "timeout", 30u, NULL);
+  loop = g_main_loop_new (NULL, FALSE);
+  connections = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  l = (Load) { session, url, requests, loop, connections, 0, 0, 0, 0, 0, NULL, new_connections };
   t0 = g_get_monotonic_time ();
-  for (gint64 i = 0; i < connections; i++)
-    {
-      ts[i].addr.sin_family = AF_INET;
-      ts[i].addr.sin_port = htons ((guint16) port);
-      ts[i].addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-      ts[i].requests = requests;
-      ts[i].deadline = t0 + (gint64) (seconds * G_USEC_PER_SEC);
-      ts[i].offset = (guint) i * 7919u;
-      th[i] = g_thread_new ("ocsp-load", load_thread, &ts[i]);
-    }
-  for (gint64 i = 0; i < connections; i++)
-    {
-      g_thread_join (th[i]);
-      total += ts[i].count;
-      errors += ts[i].errors;
-    }
+  l.deadline = t0 + (gint64) (seconds * G_USEC_PER_SEC);
+  for (l.in_flight = 0; l.in_flight < in_flight; l.in_flight++)
+    load_send (&l);
+  g_main_loop_run (loop);
   t1 = g_get_monotonic_time ();
-  printf ("{\"connections\": %" G_GINT64_FORMAT ", \"responses\": %" G_GUINT64_FORMAT
+  if (l.first_error != NULL)
+    fprintf (stderr, "publication-tool: %" G_GUINT64_FORMAT " errors, the first: %s\n", l.errors, l.first_error);
+  printf ("{\"in_flight\": %" G_GINT64_FORMAT ", \"keep_alive\": %s, \"connections\": %u, \"responses\": %" G_GUINT64_FORMAT
           ", \"errors\": %" G_GUINT64_FORMAT ", \"seconds\": %.3f, \"per_second\": %.1f}\n",
-          connections, total, errors, (double) (t1 - t0) / G_USEC_PER_SEC,
-          (double) total * G_USEC_PER_SEC / (double) (t1 - t0));
-  return 0;
+          in_flight, new_connections ? "false" : "true", g_hash_table_size (connections), l.responses, l.errors, (double) (t1 - t0) / G_USEC_PER_SEC,
+          (double) l.responses * G_USEC_PER_SEC / (double) (t1 - t0));
+  g_free (l.first_error);
+  g_free (url);
+  return l.responses > 0 ? 0 : 1;
 }
 
 int
@@ -806,7 +667,6 @@ main (int argc, char **argv)
     { "crl", cmd_crl },
     { "ocsp", cmd_ocsp },
     { "ocsp-bench", cmd_ocsp_bench },
-    { "ocsp-serve", cmd_ocsp_serve },
     { "ocsp-load", cmd_ocsp_load },
   };
 
