@@ -6,6 +6,7 @@
 #include "ca-audit.h"
 #include "tg-common.h"
 
+#include <json-glib/json-glib.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sqlite3.h>
@@ -52,6 +53,30 @@ void ca_db_bind_text (sqlite3_stmt *st, int i, const char *text);
 char *ca_db_column_text (sqlite3_stmt *st, int i);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 
+/* JSON building (store.c) */
+/* @member: @value as a string, or null when @value is NULL */
+void ca_json_add_str (JsonBuilder *b, const char *member, const char *value);
+/* @member: @t (unix seconds) as RFC 3339 UTC, or null when @t is 0 */
+void ca_json_add_time (JsonBuilder *b, const char *member, gint64 t);
+/* the builder's root as text (free it), indented when @pretty */
+char *ca_json_builder_text (JsonBuilder *b, gboolean pretty);
+
+/* The parts of a sealed record the RA writes itself (intake, sweep) after
+ * "version" and "case": holder, certificate, officer, a session of no
+ * length at @now, one document, an approved outcome, 15 years' retention. */
+typedef struct {
+  const char *holder_name, *national_id, *email;
+  const char *serial, *issuer;
+  const char *officer_id, *officer_name, *officer_role;
+  const char *doc_name, *doc_sha256, *doc_media_type, *doc_description;
+  const char *notes;
+} CaRecordParts;
+/* Adds those members and closes the record's object. */
+void ca_record_add_parts (JsonBuilder *b, const CaRecordParts *parts, gint64 now);
+
+/* An exclusive flock on <state>/@name (waits), the open fd; -1 with @error set. */
+int ca_lock_state_file (CaStore *store, const char *name, GError **error);
+
 /* ca_audit: appends to the log; a failure is returned (and the caller decides). */
 gboolean ca_store_audit (CaStore *store, const char *kind, const char *actor, const char *details_json, GError **error);
 /* "admin:root" */
@@ -83,6 +108,8 @@ CaActionResult *ca_gate_apply_system (CaStore *store, const CaActionRequest *req
 
 /* sweep.c: a private scratch directory under <state>/tmp (remove it when done) */
 char *ca_scratch_dir (CaStore *store, GError **error);
+/* removes the files of a scratch directory, then the directory */
+void ca_scratch_remove (const char *dir);
 /* seals a document bundle (record + data/documents/NAMES[i] from PATHS[i]) with the development PKI */
 gboolean ca_seal_documents (CaStore *store, const char *record_json, const char *const *names,
                             const char *const *paths, const char *out_path, gint64 sealing_time,

@@ -442,23 +442,6 @@ ca_cert_info_from_stmt (CaStore *store, sqlite3_stmt *st)
   return i;
 }
 
-static void
-add_str (JsonBuilder *b, const char *k, const char *v)
-{
-  json_builder_set_member_name (b, k);
-  if (v)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-add_time (JsonBuilder *b, const char *k, gint64 t)
-{
-  g_autofree char *s = t ? tg_time_format (t) : NULL;
-  add_str (b, k, s);
-}
-
 char *
 ca_cert_info_to_json (const CaCertInfo *i, gboolean with_pem)
 {
@@ -467,24 +450,24 @@ ca_cert_info_to_json (const CaCertInfo *i, gboolean with_pem)
   g_autoptr (JsonNode) root = NULL;
 
   json_builder_begin_object (b);
-  add_str (b, "serial", i->serial);
-  add_str (b, "state", ca_cert_state_to_string (i->state));
-  add_str (b, "subject", i->subject);
-  add_str (b, "issuer", i->issuer);
-  add_str (b, "name", i->name);
-  add_str (b, "national_id", i->national_id);
-  add_str (b, "email", i->email);
-  add_time (b, "not_before", i->not_before);
-  add_time (b, "not_after", i->not_after);
-  add_time (b, "revocation_time", i->revocation_time);
-  add_str (b, "reason", i->reason == CA_REASON_NONE ? NULL : ca_reason_to_string (i->reason));
-  add_time (b, "invalidity_time", i->invalidity_time);
-  add_time (b, "hold_deadline", i->hold_deadline);
-  add_str (b, "hold_case", i->hold_case);
-  add_str (b, "superseded_by", i->superseded_by);
-  add_str (b, "renewal_of", i->renewal_of);
+  ca_json_add_str (b, "serial", i->serial);
+  ca_json_add_str (b, "state", ca_cert_state_to_string (i->state));
+  ca_json_add_str (b, "subject", i->subject);
+  ca_json_add_str (b, "issuer", i->issuer);
+  ca_json_add_str (b, "name", i->name);
+  ca_json_add_str (b, "national_id", i->national_id);
+  ca_json_add_str (b, "email", i->email);
+  ca_json_add_time (b, "not_before", i->not_before);
+  ca_json_add_time (b, "not_after", i->not_after);
+  ca_json_add_time (b, "revocation_time", i->revocation_time);
+  ca_json_add_str (b, "reason", i->reason == CA_REASON_NONE ? NULL : ca_reason_to_string (i->reason));
+  ca_json_add_time (b, "invalidity_time", i->invalidity_time);
+  ca_json_add_time (b, "hold_deadline", i->hold_deadline);
+  ca_json_add_str (b, "hold_case", i->hold_case);
+  ca_json_add_str (b, "superseded_by", i->superseded_by);
+  ca_json_add_str (b, "renewal_of", i->renewal_of);
   if (with_pem)
-    add_str (b, "pem", i->pem);
+    ca_json_add_str (b, "pem", i->pem);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   json_generator_set_root (gen, root);
@@ -604,11 +587,11 @@ cert_event_json (const CaCertInfo *info, const char *extra_key, const char *extr
   g_autoptr (JsonNode) root = NULL;
 
   json_builder_begin_object (b);
-  add_str (b, "serial", info->serial);
-  add_str (b, "subject", info->subject);
-  add_str (b, "national_id", info->national_id);
+  ca_json_add_str (b, "serial", info->serial);
+  ca_json_add_str (b, "subject", info->subject);
+  ca_json_add_str (b, "national_id", info->national_id);
   if (extra_key)
-    add_str (b, extra_key, extra_value);
+    ca_json_add_str (b, extra_key, extra_value);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   json_generator_set_root (gen, root);

@@ -57,34 +57,6 @@ ca_action_result_free (CaActionResult *r)
   g_free (r);
 }
 
-static void
-add_str (JsonBuilder *b, const char *k, const char *v)
-{
-  json_builder_set_member_name (b, k);
-  if (v)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-add_time (JsonBuilder *b, const char *k, gint64 t)
-{
-  g_autofree char *s = t ? tg_time_format (t) : NULL;
-  add_str (b, k, s);
-}
-
-static char *
-builder_to_string (JsonBuilder *b, gboolean pretty)
-{
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, pretty);
-  return json_generator_to_data (gen, NULL);
-}
-
 char *
 ca_action_result_to_json (const CaActionResult *r)
 {
@@ -93,19 +65,19 @@ ca_action_result_to_json (const CaActionResult *r)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "action_id");
   json_builder_add_int_value (b, r->action_id);
-  add_str (b, "case", r->case_id);
-  add_str (b, "action", r->action);
-  add_str (b, "serial", r->serial);
-  add_time (b, "applied_at", r->applied_at);
-  add_time (b, "revocation_time", r->revocation_time);
-  add_time (b, "deadline", r->deadline);
-  add_str (b, "reason", r->reason == CA_REASON_NONE ? NULL : ca_reason_to_string (r->reason));
-  add_str (b, "bundle_sha256", r->bundle_sha256);
-  add_str (b, "new_serial", r->new_serial);
+  ca_json_add_str (b, "case", r->case_id);
+  ca_json_add_str (b, "action", r->action);
+  ca_json_add_str (b, "serial", r->serial);
+  ca_json_add_time (b, "applied_at", r->applied_at);
+  ca_json_add_time (b, "revocation_time", r->revocation_time);
+  ca_json_add_time (b, "deadline", r->deadline);
+  ca_json_add_str (b, "reason", r->reason == CA_REASON_NONE ? NULL : ca_reason_to_string (r->reason));
+  ca_json_add_str (b, "bundle_sha256", r->bundle_sha256);
+  ca_json_add_str (b, "new_serial", r->new_serial);
   if (r->new_cert_pem)
-    add_str (b, "new_certificate", r->new_cert_pem);
+    ca_json_add_str (b, "new_certificate", r->new_cert_pem);
   json_builder_end_object (b);
-  return builder_to_string (b, FALSE);
+  return ca_json_builder_text (b, FALSE);
 }
 
 /* ------------------------------------------------------------ reasons */
@@ -258,15 +230,15 @@ ca_record_refusal (CaStore *store, const CaActionRequest *req, const char *sha25
 
   ca_db_rollback (store);
   json_builder_begin_object (b);
-  add_str (b, "case", req->case_id);
-  add_str (b, "action", req->action);
-  add_str (b, "serial", req->serial);
-  add_str (b, "bundle_sha256", sha256);
-  add_str (b, "reason", message);
+  ca_json_add_str (b, "case", req->case_id);
+  ca_json_add_str (b, "action", req->action);
+  ca_json_add_str (b, "serial", req->serial);
+  ca_json_add_str (b, "bundle_sha256", sha256);
+  ca_json_add_str (b, "reason", message);
   json_builder_set_member_name (b, "dry_run");
   json_builder_add_boolean_value (b, dry_run);
   json_builder_end_object (b);
-  details = builder_to_string (b, FALSE);
+  details = ca_json_builder_text (b, FALSE);
 
   if (!ca_db_begin (store, &error))
     goto fail;
@@ -714,18 +686,18 @@ action_details (const CaActionResult *r, const char *officer, const char *channe
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "action_id");
   json_builder_add_int_value (b, r->action_id);
-  add_str (b, "case", r->case_id);
-  add_str (b, "action", r->action);
-  add_str (b, "serial", r->serial);
-  add_str (b, "officer", officer);
-  add_str (b, "channel", channel);
-  add_str (b, "bundle_sha256", r->bundle_sha256);
-  add_time (b, "revocation_time", r->revocation_time);
-  add_time (b, "deadline", r->deadline);
-  add_str (b, "reason", r->reason == CA_REASON_NONE ? NULL : ca_reason_to_string (r->reason));
-  add_str (b, "new_serial", r->new_serial);
+  ca_json_add_str (b, "case", r->case_id);
+  ca_json_add_str (b, "action", r->action);
+  ca_json_add_str (b, "serial", r->serial);
+  ca_json_add_str (b, "officer", officer);
+  ca_json_add_str (b, "channel", channel);
+  ca_json_add_str (b, "bundle_sha256", r->bundle_sha256);
+  ca_json_add_time (b, "revocation_time", r->revocation_time);
+  ca_json_add_time (b, "deadline", r->deadline);
+  ca_json_add_str (b, "reason", r->reason == CA_REASON_NONE ? NULL : ca_reason_to_string (r->reason));
+  ca_json_add_str (b, "new_serial", r->new_serial);
   json_builder_end_object (b);
-  return builder_to_string (b, FALSE);
+  return ca_json_builder_text (b, FALSE);
 }
 
 static gboolean
@@ -1022,23 +994,23 @@ gate (CaStore *store, const CaActionRequest *req, gboolean dry_run, gboolean int
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "allowed");
       json_builder_add_boolean_value (b, ok);
-      add_str (b, "reason", ok ? NULL : local->message);
-      add_str (b, "case", req ? req->case_id : NULL);
-      add_str (b, "action", req ? req->action : NULL);
-      add_str (b, "serial", req ? req->serial : NULL);
+      ca_json_add_str (b, "reason", ok ? NULL : local->message);
+      ca_json_add_str (b, "case", req ? req->case_id : NULL);
+      ca_json_add_str (b, "action", req ? req->action : NULL);
+      ca_json_add_str (b, "serial", req ? req->serial : NULL);
       {
         g_autofree char *actor = req ? ca_actor_to_string (&req->actor) : NULL;
-        add_str (b, "actor", actor);
+        ca_json_add_str (b, "actor", actor);
       }
-      add_str (b, "bundle_sha256", ev.sha256);
-      add_str (b, "officer", ev.officer_id);
-      add_str (b, "channel", ev.channel);
+      ca_json_add_str (b, "bundle_sha256", ev.sha256);
+      ca_json_add_str (b, "officer", ev.officer_id);
+      ca_json_add_str (b, "channel", ev.channel);
       if (r != NULL)
         {
-          add_time (b, "revocation_time", r->revocation_time);
-          add_time (b, "deadline", r->deadline);
-          add_str (b, "revocation_reason", r->reason == CA_REASON_NONE ? NULL : ca_reason_to_string (r->reason));
-          add_str (b, "applied_as", r->action);
+          ca_json_add_time (b, "revocation_time", r->revocation_time);
+          ca_json_add_time (b, "deadline", r->deadline);
+          ca_json_add_str (b, "revocation_reason", r->reason == CA_REASON_NONE ? NULL : ca_reason_to_string (r->reason));
+          ca_json_add_str (b, "applied_as", r->action);
         }
       json_builder_set_member_name (b, "bundle");
       if (ev.report_json)
@@ -1052,7 +1024,7 @@ gate (CaStore *store, const CaActionRequest *req, gboolean dry_run, gboolean int
       else
         json_builder_add_null_value (b);
       json_builder_end_object (b);
-      *verdict_json = builder_to_string (b, TRUE);
+      *verdict_json = ca_json_builder_text (b, TRUE);
     }
   evidence_clear (&ev);
   if (!ok)

@@ -27,33 +27,6 @@ ca_intake_case_free (CaIntakeCase *c)
   g_free (c);
 }
 
-static void
-add_str (JsonBuilder *b, const char *k, const char *v)
-{
-  json_builder_set_member_name (b, k);
-  if (v)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-add_time (JsonBuilder *b, const char *k, gint64 t)
-{
-  g_autofree char *s = tg_time_format (t);
-  add_str (b, k, s);
-}
-
-static char *
-to_text (JsonBuilder *b)
-{
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
-}
-
 /* A directory name from a national ID: [A-Za-z0-9_-], never "." or "..". */
 static char *
 holder_dir_name (const char *id)
@@ -88,12 +61,12 @@ keep_refused (CaStore *store, GBytes *message, const char *sha, const char *why)
       g_clear_error (&error);
     }
   json_builder_begin_object (b);
-  add_str (b, "channel", "signed-email");
-  add_str (b, "message_sha256", sha);
-  add_str (b, "kept_as", path);
-  add_str (b, "reason", why);
+  ca_json_add_str (b, "channel", "signed-email");
+  ca_json_add_str (b, "message_sha256", sha);
+  ca_json_add_str (b, "kept_as", path);
+  ca_json_add_str (b, "reason", why);
   json_builder_end_object (b);
-  details = to_text (b);
+  details = ca_json_builder_text (b, FALSE);
   ca_db_rollback (store);
   if (!ca_db_begin (store, &error))
     goto fail;
@@ -147,79 +120,46 @@ static char *
 intake_record (const CaIntakeRequest *r, const CaCertInfo *cert, const char *case_id, const char *reason, gint64 now)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (now);
-  g_autoptr (GDateTime) later = t ? g_date_time_add_years (t, 15) : NULL;
-  g_autofree char *keep = later ? g_date_time_format (later, "%Y-%m-%d") : g_strdup ("2099-12-31");
+  const CaRecordParts parts = {
+    .holder_name = r->name,
+    .national_id = r->national_id,
+    .email = r->email,
+    .serial = cert->serial,
+    .issuer = cert->issuer,
+    .officer_id = "intake",
+    .officer_name = "Testigo signed e-mail intake",
+    .officer_role = "automatic intake",
+    .doc_name = "message.eml",
+    .doc_sha256 = r->message_sha256,
+    .doc_media_type = "message/rfc822",
+    .doc_description = r->detached ? "The signed request as received (S/MIME, multipart/signed)."
+                                   : "The signed request as received (S/MIME, application/pkcs7-mime).",
+    .notes = "Signature and chain verified; the signer's certificate is the holder's certificate in the CA store; "
+             "the template's ID is the certificate's.",
+  };
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "version");
   json_builder_add_int_value (b, 2);
   json_builder_set_member_name (b, "case");
   json_builder_begin_object (b);
-  add_str (b, "id", case_id);
-  add_str (b, "action", r->action);
-  add_str (b, "reason", reason);
+  ca_json_add_str (b, "id", case_id);
+  ca_json_add_str (b, "action", r->action);
+  ca_json_add_str (b, "reason", reason);
   if (strcmp (r->action, "suspension") == 0)
     {
       json_builder_set_member_name (b, "suspension_days");
       json_builder_add_int_value (b, r->suspension_days);
     }
-  add_str (b, "channel", "signed-email");
+  ca_json_add_str (b, "channel", "signed-email");
   json_builder_set_member_name (b, "email");
   json_builder_begin_object (b);
-  add_str (b, "message_sha256", r->message_sha256);
-  add_str (b, "signer_certificate", r->signer_cert_pem);
+  ca_json_add_str (b, "message_sha256", r->message_sha256);
+  ca_json_add_str (b, "signer_certificate", r->signer_cert_pem);
   json_builder_end_object (b);
   json_builder_end_object (b);
-  json_builder_set_member_name (b, "holder");
-  json_builder_begin_object (b);
-  add_str (b, "name", r->name);
-  add_str (b, "national_id", r->national_id);
-  add_str (b, "email", r->email);
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "certificate");
-  json_builder_begin_object (b);
-  add_str (b, "serial", cert->serial);
-  add_str (b, "issuer", cert->issuer);
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "officer");
-  json_builder_begin_object (b);
-  add_str (b, "id", "intake");
-  add_str (b, "name", "Testigo signed e-mail intake");
-  add_str (b, "role", "automatic intake");
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "session");
-  json_builder_begin_object (b);
-  add_time (b, "started_at", now);
-  add_time (b, "ended_at", now);
-  json_builder_set_member_name (b, "duration_s");
-  json_builder_add_int_value (b, 0);
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "documents");
-  json_builder_begin_array (b);
-  json_builder_begin_object (b);
-  add_str (b, "name", "message.eml");
-  add_str (b, "sha256", r->message_sha256);
-  add_str (b, "media_type", "message/rfc822");
-  add_str (b, "description", r->detached ? "The signed request as received (S/MIME, multipart/signed)."
-                                         : "The signed request as received (S/MIME, application/pkcs7-mime).");
-  json_builder_end_object (b);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "outcome");
-  json_builder_begin_object (b);
-  add_str (b, "result", "approved");
-  add_str (b, "notes", "Signature and chain verified; the signer's certificate is the holder's certificate in the CA store; "
-                       "the template's ID is the certificate's.");
-  add_time (b, "completed_at", now);
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "retention");
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "period_years");
-  json_builder_add_int_value (b, 15);
-  add_str (b, "delete_after", keep);
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  return to_text (b);
+  ca_record_add_parts (b, &parts, now);
+  return ca_json_builder_text (b, FALSE);
 }
 
 CaIntakeCase *
@@ -311,16 +251,7 @@ ca_intake_accept (CaStore *store, GBytes *message, GError **error)
   paths[0] = msg_path;
   sealed = tg_write_file_excl (msg_path, data, len, 0600, &local)
            && ca_seal_documents (store, record, names, paths, out, now, scratch, &local);
-  {
-    g_autoptr (GDir) d = g_dir_open (scratch, 0, NULL);
-    const char *n;
-    while (d && (n = g_dir_read_name (d)) != NULL)
-      {
-        g_autofree char *p = g_build_filename (scratch, n, NULL);
-        g_unlink (p);
-      }
-    g_rmdir (scratch);
-  }
+  ca_scratch_remove (scratch);
   if (!sealed)
     return refused (store, message, sha, error, TG_ERROR_REFUSED, "the request cannot be sealed as evidence: %s",
                     local->message);
@@ -363,14 +294,14 @@ ca_intake_accept (CaStore *store, GBytes *message, GError **error)
     }
   b = json_builder_new ();
   json_builder_begin_object (b);
-  add_str (b, "case", case_id);
-  add_str (b, "action", r->action);
-  add_str (b, "serial", cert->serial);
-  add_str (b, "national_id", cert->national_id);
-  add_str (b, "message_sha256", sha);
-  add_str (b, "bundle", out);
+  ca_json_add_str (b, "case", case_id);
+  ca_json_add_str (b, "action", r->action);
+  ca_json_add_str (b, "serial", cert->serial);
+  ca_json_add_str (b, "national_id", cert->national_id);
+  ca_json_add_str (b, "message_sha256", sha);
+  ca_json_add_str (b, "bundle", out);
   json_builder_end_object (b);
-  details = to_text (b);
+  details = ca_json_builder_text (b, FALSE);
   if (!ca_store_audit (store, "intake", "system:intake", details, error) || !ca_db_commit (store, error))
     goto fail;
 

@@ -16,39 +16,14 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-static void
-add_str (JsonBuilder *b, const char *k, const char *v)
-{
-  json_builder_set_member_name (b, k);
-  json_builder_add_string_value (b, v);
-}
-
-static void
-add_time (JsonBuilder *b, const char *k, gint64 t)
-{
-  g_autofree char *s = tg_time_format (t);
-  add_str (b, k, s);
-}
-
-static char *
-to_text (JsonBuilder *b)
-{
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
-}
-
 static gboolean
 write_private (const char *path, const char *text, gsize len, GError **error)
 {
   return tg_write_file_excl (path, text, len, 0600, error);
 }
 
-/* Removes the files of a scratch directory, then the directory. */
-static void
-remove_scratch (const char *dir)
+void
+ca_scratch_remove (const char *dir)
 {
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   const char *name;
@@ -110,16 +85,6 @@ ca_seal_documents (CaStore *store, const char *record_json, const char *const *n
   return bundle_seal (&so, error);
 }
 
-/* The date 15 years on, for the retention's delete_after. */
-static char *
-retention_date (gint64 now, int years)
-{
-  g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (now);
-  g_autoptr (GDateTime) later = t ? g_date_time_add_years (t, years) : NULL;
-
-  return later ? g_date_time_format (later, "%Y-%m-%d") : g_strdup ("2099-12-31");
-}
-
 static gboolean
 plain_email (const char *e)
 {
@@ -146,65 +111,34 @@ system_record (CaStore *store, const CaCertInfo *c, const char *case_id, const c
       "Suspension (case %s) from %s reached its deadline on %s without reactivation: revoked automatically "
       "(cessationOfOperation, revocation date kept at the start of the suspension).",
       c->hold_case ? c->hold_case : "unknown", t0, deadline);
-  g_autofree char *keep = retention_date (now, 15);
+  const CaRecordParts parts = {
+    .holder_name = c->name && *c->name ? c->name : "unknown",
+    .national_id = c->national_id ? c->national_id : "unknown",
+    .email = plain_email (c->email) ? c->email : "unknown@unknown.invalid",
+    .serial = c->serial,
+    .issuer = c->issuer,
+    .officer_id = "system",
+    .officer_name = "Testigo RA automatic revocation",
+    .officer_role = "system",
+    .doc_name = "sweep.json",
+    .doc_sha256 = doc_sha,
+    .doc_media_type = "application/json",
+    .doc_description = "The deadline sweep: the suspension it found expired and the revocation it applies.",
+    .notes = "Revoked automatically at the end of the suspension.",
+  };
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "version");
   json_builder_add_int_value (b, 2);
   json_builder_set_member_name (b, "case");
   json_builder_begin_object (b);
-  add_str (b, "id", case_id);
-  add_str (b, "action", "revocation");
-  add_str (b, "reason", reason);
-  add_str (b, "channel", "system");
+  ca_json_add_str (b, "id", case_id);
+  ca_json_add_str (b, "action", "revocation");
+  ca_json_add_str (b, "reason", reason);
+  ca_json_add_str (b, "channel", "system");
   json_builder_end_object (b);
-  json_builder_set_member_name (b, "holder");
-  json_builder_begin_object (b);
-  add_str (b, "name", c->name && *c->name ? c->name : "unknown");
-  add_str (b, "national_id", c->national_id ? c->national_id : "unknown");
-  add_str (b, "email", plain_email (c->email) ? c->email : "unknown@unknown.invalid");
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "certificate");
-  json_builder_begin_object (b);
-  add_str (b, "serial", c->serial);
-  add_str (b, "issuer", c->issuer);
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "officer");
-  json_builder_begin_object (b);
-  add_str (b, "id", "system");
-  add_str (b, "name", "Testigo RA automatic revocation");
-  add_str (b, "role", "system");
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "session");
-  json_builder_begin_object (b);
-  add_time (b, "started_at", now);
-  add_time (b, "ended_at", now);
-  json_builder_set_member_name (b, "duration_s");
-  json_builder_add_int_value (b, 0);
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "documents");
-  json_builder_begin_array (b);
-  json_builder_begin_object (b);
-  add_str (b, "name", "sweep.json");
-  add_str (b, "sha256", doc_sha);
-  add_str (b, "media_type", "application/json");
-  add_str (b, "description", "The deadline sweep: the suspension it found expired and the revocation it applies.");
-  json_builder_end_object (b);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "outcome");
-  json_builder_begin_object (b);
-  add_str (b, "result", "approved");
-  add_str (b, "notes", "Revoked automatically at the end of the suspension.");
-  add_time (b, "completed_at", now);
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "retention");
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "period_years");
-  json_builder_add_int_value (b, 15);
-  add_str (b, "delete_after", keep);
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  return to_text (b);
+  ca_record_add_parts (b, &parts, now);
+  return ca_json_builder_text (b, FALSE);
 }
 
 static char *
@@ -213,19 +147,19 @@ sweep_document (const CaCertInfo *c, const char *case_id, gint64 now)
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  add_str (b, "kind", "testigo-deadline-sweep");
-  add_time (b, "sweep_time", now);
-  add_str (b, "case", case_id);
-  add_str (b, "serial", c->serial);
-  add_str (b, "issuer", c->issuer);
-  add_str (b, "suspension_case", c->hold_case ? c->hold_case : "unknown");
-  add_time (b, "suspended_at", c->revocation_time);
-  add_time (b, "deadline", c->hold_deadline);
-  add_str (b, "action", "automatic-revocation");
-  add_str (b, "reason", "cessationOfOperation");
-  add_time (b, "revocation_time", c->revocation_time);
+  ca_json_add_str (b, "kind", "testigo-deadline-sweep");
+  ca_json_add_time (b, "sweep_time", now);
+  ca_json_add_str (b, "case", case_id);
+  ca_json_add_str (b, "serial", c->serial);
+  ca_json_add_str (b, "issuer", c->issuer);
+  ca_json_add_str (b, "suspension_case", c->hold_case ? c->hold_case : "unknown");
+  ca_json_add_time (b, "suspended_at", c->revocation_time);
+  ca_json_add_time (b, "deadline", c->hold_deadline);
+  ca_json_add_str (b, "action", "automatic-revocation");
+  ca_json_add_str (b, "reason", "cessationOfOperation");
+  ca_json_add_time (b, "revocation_time", c->revocation_time);
   json_builder_end_object (b);
-  return to_text (b);
+  return ca_json_builder_text (b, FALSE);
 }
 
 /* Seals (or finds, after an interrupted sweep) the system bundle for @c and applies it. */
@@ -255,7 +189,7 @@ revoke_one (CaStore *store, const CaCertInfo *c, gint64 now, GError **error)
       paths[0] = doc_path;
       ok = write_private (doc_path, doc, strlen (doc), error)
            && ca_seal_documents (store, record, names, paths, out, now, scratch, error);
-      remove_scratch (scratch);
+      ca_scratch_remove (scratch);
       if (!ok)
         return FALSE;
     }
@@ -270,34 +204,12 @@ revoke_one (CaStore *store, const CaCertInfo *c, gint64 now, GError **error)
   return r != NULL;
 }
 
-/* One sweep at a time per state directory (testigod's timer and cron). */
-static int
-sweep_lock (CaStore *store, GError **error)
-{
-  g_autofree char *path = g_build_filename (store->state_dir, "sweep.lock", NULL);
-  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-  if (fd < 0)
-    {
-      tg_set_error_errno (error, errno, "cannot open %s", path);
-      return -1;
-    }
-  while (flock (fd, LOCK_EX) != 0)
-    if (errno != EINTR)
-      {
-        tg_set_error_errno (error, errno, "cannot lock %s", path);
-        close (fd);
-        return -1;
-      }
-  return fd;
-}
-
 static gboolean sweep_locked (CaStore *store, guint *n_revoked, GError **error);
 
 gboolean
 ca_sweep (CaStore *store, guint *n_revoked, GError **error)
 {
-  int fd = sweep_lock (store, error);
+  int fd = ca_lock_state_file (store, "sweep.lock", error);
   gboolean ok;
 
   if (n_revoked)
@@ -340,7 +252,7 @@ sweep_locked (CaStore *store, guint *n_revoked, GError **error)
     return TRUE; /* nothing to do: nothing changes, nothing is written */
 
   json_builder_begin_object (b);
-  add_time (b, "sweep_time", now);
+  ca_json_add_time (b, "sweep_time", now);
   json_builder_set_member_name (b, "revoked");
   json_builder_begin_array (b);
   for (guint i = 0; i < due->len; i++)
@@ -361,9 +273,9 @@ sweep_locked (CaStore *store, guint *n_revoked, GError **error)
     }
   json_builder_end_array (b);
   if (failures->len)
-    add_str (b, "failures", failures->str);
+    ca_json_add_str (b, "failures", failures->str);
   json_builder_end_object (b);
-  details = to_text (b);
+  details = ca_json_builder_text (b, FALSE);
   {
     g_autoptr (GError) local = NULL;
     if (!ca_store_audit (store, "sweep", "system", details, &local))

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -28,6 +29,15 @@ int cli_report_error (const char *cmd, GError *error);
 
 /** cli_parse_options: parses with @ctx; on a bad command line prints why and returns FALSE. */
 gboolean cli_parse_options (GOptionContext *ctx, int *argc, char ***argv, const char *cmd);
+
+/** cli_print_json: prints the root of @b (compact) and a newline on stdout. */
+void cli_print_json (JsonBuilder *b);
+
+/** cli_read_new_password: a new account's password for `testigo @cmd add`: the
+ * first line of @file when given, else read from stdin (asked twice, without
+ * echo, on a terminal). NULL after printing why, with the exit code in
+ * @exit_code. Wipe and free the result. */
+char *cli_read_new_password (const char *cmd, const char *file, int *exit_code);
 
 /* One entry point per command family, each in its own cli/cmd-*.c file. */
 int cli_cmd_ca (int argc, char **argv);      /* cmd-ca.c */

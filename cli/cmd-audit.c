@@ -46,9 +46,6 @@ audit_verify (int argc, char **argv)
   if (json)
     {
       g_autoptr (JsonBuilder) b = json_builder_new ();
-      g_autoptr (JsonGenerator) gen = json_generator_new ();
-      g_autoptr (JsonNode) root = NULL;
-      g_autofree char *text = NULL;
 
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "ok");
@@ -72,10 +69,7 @@ audit_verify (int argc, char **argv)
       json_builder_set_member_name (b, "unstamped_tail");
       json_builder_add_int_value (b, (gint64) r->unstamped_tail);
       json_builder_end_object (b);
-      root = json_builder_get_root (b);
-      json_generator_set_root (gen, root);
-      text = json_generator_to_data (gen, NULL);
-      printf ("%s\n", text);
+      cli_print_json (b);
     }
   else if (r->ok)
     {

@@ -31,6 +31,8 @@ common_clear (Common *c)
   g_free (c->bundle_ca);
 }
 
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Common, common_clear)
+
 static void
 add_common (GOptionContext *ctx, Common *c)
 {
@@ -136,6 +138,35 @@ usage_error (const char *sub, const char *usage)
   return EXIT_USAGE;
 }
 
+/* Parses the command line of `testigo ca @sub` with @ctx and checks that it
+ * holds @n_words words (the subcommand and its arguments): EXIT_PASSED, or
+ * EXIT_USAGE after saying why (@usage: the arguments' synopsis). */
+static int
+parse_args (GOptionContext *ctx, int *argc, char ***argv, const char *sub, int n_words, const char *usage)
+{
+  g_autofree char *cmd = g_strconcat ("ca ", sub, NULL);
+
+  if (!cli_parse_options (ctx, argc, argv, cmd))
+    return EXIT_USAGE;
+  if (*argc != n_words)
+    return usage_error (sub, usage);
+  return EXIT_PASSED;
+}
+
+/* TRUE, with *@rc the exit code after saying why, when @path (nullable) exists:
+ * `testigo @cmd` never overwrites a file. */
+static gboolean
+refuse_existing (const char *cmd, const char *path, int *rc)
+{
+  GError *error = NULL;
+
+  if (path == NULL || !g_file_test (path, G_FILE_TEST_EXISTS))
+    return FALSE;
+  g_set_error (&error, TG_ERROR, TG_ERROR_EXISTS, "%s exists: refusing to overwrite", path);
+  *rc = cli_report_error (cmd, error);
+  return TRUE;
+}
+
 static GOptionContext *
 new_context (const char *params, GOptionEntry *entries, Common *c)
 {
@@ -165,7 +196,7 @@ write_new_file (const char *path, const char *text, mode_t mode, GError **error)
 static int
 ca_init (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   GOptionEntry entries[] = {
     { "bits", 0, 0, G_OPTION_ARG_INT, &c.bits, "RSA size of the development PKI when it is created (default 3072)", "N" },
     { NULL },
@@ -175,17 +206,14 @@ ca_init (int argc, char **argv)
   g_autoptr (CaStore) store = NULL;
   int rc = EXIT_PASSED;
 
-  if (!cli_parse_options (ctx, &argc, &argv, "ca init"))
-    rc = EXIT_USAGE;
-  else if (argc != 1)
-    rc = usage_error ("init", "[--state DIR] [--bits N]");
-  else if ((store = open_store (&c, TRUE, &error)) == NULL || !ca_store_save_settings (store, &error))
+  if ((rc = parse_args (ctx, &argc, &argv, "init", 1, "[--state DIR] [--bits N]")) != EXIT_PASSED)
+    return rc;
+  if ((store = open_store (&c, TRUE, &error)) == NULL || !ca_store_save_settings (store, &error))
     rc = cli_report_error ("ca init", g_steal_pointer (&error));
   else
     printf ("CA store ready in %s\n  issuing CA: %s\n  OCSP responder: %s\n  evidence roots: %s\n  audit log: %s\n",
             c.state, ca_store_get_path (store, "ca.pem"), ca_store_get_path (store, "ocsp.pem"),
             ca_store_get_path (store, "bundle-ca"), ca_store_get_path (store, "audit.jsonl"));
-  common_clear (&c);
   return rc;
 }
 
@@ -194,7 +222,7 @@ ca_init (int argc, char **argv)
 static int
 ca_import (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autoptr (GOptionContext) ctx = new_context ("CERT.pem — add an existing certificate of this CA", NULL, &c);
   g_autoptr (GError) error = NULL;
   g_autoptr (CaStore) store = NULL;
@@ -202,23 +230,20 @@ ca_import (int argc, char **argv)
   g_autofree char *pem = NULL;
   int rc = EXIT_PASSED;
 
-  if (!cli_parse_options (ctx, &argc, &argv, "ca import"))
-    rc = EXIT_USAGE;
-  else if (argc != 2)
-    rc = usage_error ("import", "CERT.pem [--state DIR]");
-  else if (!read_text_file (argv[1], 64 * 1024, &pem, &error) || (store = open_store (&c, FALSE, &error)) == NULL
-           || (info = ca_cert_import (store, pem, &error)) == NULL)
+  if ((rc = parse_args (ctx, &argc, &argv, "import", 2, "CERT.pem [--state DIR]")) != EXIT_PASSED)
+    return rc;
+  if (!read_text_file (argv[1], 64 * 1024, &pem, &error) || (store = open_store (&c, FALSE, &error)) == NULL
+      || (info = ca_cert_import (store, pem, &error)) == NULL)
     rc = cli_report_error ("ca import", g_steal_pointer (&error));
   else
     printf ("%s\n", info->serial);
-  common_clear (&c);
   return rc;
 }
 
 static int
 ca_issue (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autofree char *name = NULL, *id = NULL, *email = NULL, *csr = NULL, *out_cert = NULL, *out_key = NULL;
   int days = 0;
   GOptionEntry entries[] = {
@@ -240,23 +265,11 @@ ca_issue (int argc, char **argv)
   int rc = EXIT_PASSED;
 
   if (!cli_parse_options (ctx, &argc, &argv, "ca issue"))
-    {
-      common_clear (&c);
-      return EXIT_USAGE;
-    }
+    return EXIT_USAGE;
   if (argc != 1 || name == NULL || id == NULL || email == NULL || out_cert == NULL || (csr == NULL) == (out_key == NULL))
-    {
-      common_clear (&c);
-      return usage_error ("issue", "--name NAME --id ID --email ADDR (--csr FILE | --out-key FILE) --out-cert FILE [--days N]");
-    }
-  if (g_file_test (out_cert, G_FILE_TEST_EXISTS) || (out_key && g_file_test (out_key, G_FILE_TEST_EXISTS)))
-    {
-      g_set_error (&error, TG_ERROR, TG_ERROR_EXISTS, "%s exists: refusing to overwrite",
-                   g_file_test (out_cert, G_FILE_TEST_EXISTS) ? out_cert : out_key);
-      rc = cli_report_error ("ca issue", g_steal_pointer (&error));
-      common_clear (&c);
-      return rc;
-    }
+    return usage_error ("issue", "--name NAME --id ID --email ADDR (--csr FILE | --out-key FILE) --out-cert FILE [--days N]");
+  if (refuse_existing ("ca issue", out_cert, &rc) || refuse_existing ("ca issue", out_key, &rc))
+    return rc;
   r.name = name;
   r.national_id = id;
   r.email = email;
@@ -275,7 +288,6 @@ ca_issue (int argc, char **argv)
     }
   if (key_pem)
     memset (key_pem, 0, strlen (key_pem));
-  common_clear (&c);
   return rc;
 }
 
@@ -284,7 +296,7 @@ ca_issue (int argc, char **argv)
 static int
 ca_list (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autofree char *holder = NULL;
   gboolean json = FALSE;
   GOptionEntry entries[] = {
@@ -298,11 +310,9 @@ ca_list (int argc, char **argv)
   g_autoptr (GPtrArray) certs = NULL;
   int rc = EXIT_PASSED;
 
-  if (!cli_parse_options (ctx, &argc, &argv, "ca list"))
-    rc = EXIT_USAGE;
-  else if (argc != 1)
-    rc = usage_error ("list", "[--holder ID] [--json]");
-  else if ((store = open_store (&c, FALSE, &error)) == NULL || (certs = ca_cert_list (store, holder, &error)) == NULL)
+  if ((rc = parse_args (ctx, &argc, &argv, "list", 1, "[--holder ID] [--json]")) != EXIT_PASSED)
+    return rc;
+  if ((store = open_store (&c, FALSE, &error)) == NULL || (certs = ca_cert_list (store, holder, &error)) == NULL)
     rc = cli_report_error ("ca list", g_steal_pointer (&error));
   else
     {
@@ -327,14 +337,13 @@ ca_list (int argc, char **argv)
       if (json)
         printf ("]\n");
     }
-  common_clear (&c);
   return rc;
 }
 
 static int
 ca_show (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   gboolean pem = FALSE;
   GOptionEntry entries[] = {
     { "pem", 0, 0, G_OPTION_ARG_NONE, &pem, "include the certificate (PEM)", NULL },
@@ -346,18 +355,15 @@ ca_show (int argc, char **argv)
   g_autoptr (CaCertInfo) info = NULL;
   int rc = EXIT_PASSED;
 
-  if (!cli_parse_options (ctx, &argc, &argv, "ca show"))
-    rc = EXIT_USAGE;
-  else if (argc != 2)
-    rc = usage_error ("show", "SERIAL [--pem]");
-  else if ((store = open_store (&c, FALSE, &error)) == NULL || (info = ca_cert_get (store, argv[1], &error)) == NULL)
+  if ((rc = parse_args (ctx, &argc, &argv, "show", 2, "SERIAL [--pem]")) != EXIT_PASSED)
+    return rc;
+  if ((store = open_store (&c, FALSE, &error)) == NULL || (info = ca_cert_get (store, argv[1], &error)) == NULL)
     rc = cli_report_error ("ca show", g_steal_pointer (&error));
   else
     {
       g_autofree char *t = ca_cert_info_to_json (info, pem);
       printf ("%s\n", t);
     }
-  common_clear (&c);
   return rc;
 }
 
@@ -366,7 +372,7 @@ ca_show (int argc, char **argv)
 static int
 ca_grants_cmd (int argc, char **argv, gboolean add)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autofree char *by = NULL;
   GOptionEntry entries[] = {
     { "as", 0, 0, G_OPTION_ARG_STRING, &by, "who grants (for the audit log), e.g. admin:root", "ROLE:ID" },
@@ -389,29 +395,25 @@ ca_grants_cmd (int argc, char **argv, gboolean add)
     for (int i = 2; i < argc && rc == EXIT_PASSED; i++)
       if (!(add ? ca_grant : ca_ungrant) (store, argv[1], argv[i], &actor, &error))
         rc = cli_report_error (add ? "ca grant" : "ca ungrant", g_steal_pointer (&error));
-  common_clear (&c);
   return rc;
 }
 
 static int
 ca_grants_list (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autoptr (GOptionContext) ctx = new_context ("— list the grants (JSON)", NULL, &c);
   g_autoptr (GError) error = NULL;
   g_autoptr (CaStore) store = NULL;
   g_autofree char *json = NULL;
   int rc = EXIT_PASSED;
 
-  if (!cli_parse_options (ctx, &argc, &argv, "ca grants"))
-    rc = EXIT_USAGE;
-  else if (argc != 1)
-    rc = usage_error ("grants", "[--state DIR]");
-  else if ((store = open_store (&c, FALSE, &error)) == NULL || (json = ca_grants_to_json (store, &error)) == NULL)
+  if ((rc = parse_args (ctx, &argc, &argv, "grants", 1, "[--state DIR]")) != EXIT_PASSED)
+    return rc;
+  if ((store = open_store (&c, FALSE, &error)) == NULL || (json = ca_grants_to_json (store, &error)) == NULL)
     rc = cli_report_error ("ca grants", g_steal_pointer (&error));
   else
     printf ("%s\n", json);
-  common_clear (&c);
   return rc;
 }
 
@@ -420,7 +422,7 @@ ca_grants_list (int argc, char **argv)
 static int
 ca_gate_cmd (int argc, char **argv, gboolean apply)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autofree char *case_id = NULL, *action = NULL, *serial = NULL, *bundle = NULL, *as = NULL, *reason = NULL;
   g_autofree char *invalidity = NULL, *csr = NULL, *out_cert = NULL;
   gboolean json = FALSE;
@@ -449,38 +451,23 @@ ca_gate_cmd (int argc, char **argv, gboolean apply)
   int rc = EXIT_PASSED;
 
   if (!cli_parse_options (ctx, &argc, &argv, sub))
-    {
-      common_clear (&c);
-      return EXIT_USAGE;
-    }
+    return EXIT_USAGE;
   req.reason = CA_REASON_NONE;
   if (argc != 1 || case_id == NULL || action == NULL || serial == NULL || bundle == NULL || as == NULL
       || !parse_actor (as, &req.actor) || (reason && !ca_reason_from_string (reason, &req.reason))
       || (invalidity && !parse_time_arg (invalidity, &req.invalidity_time)) || (out_cert && csr == NULL)
       || (csr && !apply))
-    {
-      common_clear (&c);
-      return usage_error (apply ? "apply" : "check",
-                          "--case ID --action ACTION --serial SERIAL --bundle B.tar --as admin:ID|holder:ID "
-                          "[--reason R] [--invalidity-date T] [--csr F --out-cert F] [--json]");
-    }
-  if (out_cert && g_file_test (out_cert, G_FILE_TEST_EXISTS))
-    {
-      g_set_error (&error, TG_ERROR, TG_ERROR_EXISTS, "%s exists: refusing to overwrite", out_cert);
-      rc = cli_report_error (sub, g_steal_pointer (&error));
-      common_clear (&c);
-      return rc;
-    }
+    return usage_error (apply ? "apply" : "check",
+                        "--case ID --action ACTION --serial SERIAL --bundle B.tar --as admin:ID|holder:ID "
+                        "[--reason R] [--invalidity-date T] [--csr F --out-cert F] [--json]");
+  if (refuse_existing (sub, out_cert, &rc))
+    return rc;
   req.case_id = case_id;
   req.action = action;
   req.serial = serial;
   req.bundle_path = bundle;
   if ((csr && !read_text_file (csr, 64 * 1024, &csr_pem, &error)) || (store = open_store (&c, FALSE, &error)) == NULL)
-    {
-      rc = cli_report_error (sub, g_steal_pointer (&error));
-      common_clear (&c);
-      return rc;
-    }
+    return cli_report_error (sub, g_steal_pointer (&error));
   req.csr_pem = csr_pem;
   if (!apply)
     {
@@ -533,14 +520,13 @@ ca_gate_cmd (int argc, char **argv, gboolean apply)
             }
         }
     }
-  common_clear (&c);
   return rc;
 }
 
 static int
 ca_renew (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autofree char *case_id = NULL, *csr = NULL, *as = NULL, *out_cert = NULL;
   GOptionEntry entries[] = {
     { "case", 0, 0, G_OPTION_ARG_STRING, &case_id, "an approved renewal case", "ID" },
@@ -558,21 +544,17 @@ ca_renew (int argc, char **argv)
   int rc = EXIT_PASSED;
 
   if (!cli_parse_options (ctx, &argc, &argv, "ca renew"))
-    rc = EXIT_USAGE;
-  else if (argc != 1 || case_id == NULL || csr == NULL || as == NULL || out_cert == NULL || !parse_actor (as, &actor))
-    rc = usage_error ("renew", "--case ID --csr FILE --as holder:ID|admin:ID --out-cert FILE");
-  else if (g_file_test (out_cert, G_FILE_TEST_EXISTS))
-    {
-      g_set_error (&error, TG_ERROR, TG_ERROR_EXISTS, "%s exists: refusing to overwrite", out_cert);
-      rc = cli_report_error ("ca renew", g_steal_pointer (&error));
-    }
-  else if (!read_text_file (csr, 64 * 1024, &csr_pem, &error) || (store = open_store (&c, FALSE, &error)) == NULL
-           || (r = ca_renew_complete (store, case_id, csr_pem, &actor, &error)) == NULL
-           || !write_new_file (out_cert, r->new_cert_pem, 0644, &error))
+    return EXIT_USAGE;
+  if (argc != 1 || case_id == NULL || csr == NULL || as == NULL || out_cert == NULL || !parse_actor (as, &actor))
+    return usage_error ("renew", "--case ID --csr FILE --as holder:ID|admin:ID --out-cert FILE");
+  if (refuse_existing ("ca renew", out_cert, &rc))
+    return rc;
+  if (!read_text_file (csr, 64 * 1024, &csr_pem, &error) || (store = open_store (&c, FALSE, &error)) == NULL
+      || (r = ca_renew_complete (store, case_id, csr_pem, &actor, &error)) == NULL
+      || !write_new_file (out_cert, r->new_cert_pem, 0644, &error))
     rc = cli_report_error ("ca renew", g_steal_pointer (&error));
   else
     printf ("%s\n", r->new_serial);
-  common_clear (&c);
   return rc;
 }
 
@@ -581,18 +563,16 @@ ca_renew (int argc, char **argv)
 static int
 ca_sweep_cmd (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autoptr (GOptionContext) ctx = new_context ("— revoke the suspensions past their deadline (for cron)", NULL, &c);
   g_autoptr (GError) error = NULL;
   g_autoptr (CaStore) store = NULL;
   guint n = 0;
   int rc = EXIT_PASSED;
 
-  if (!cli_parse_options (ctx, &argc, &argv, "ca sweep"))
-    rc = EXIT_USAGE;
-  else if (argc != 1)
-    rc = usage_error ("sweep", "[--state DIR]");
-  else if ((store = open_store (&c, FALSE, &error)) == NULL || !ca_sweep (store, &n, &error))
+  if ((rc = parse_args (ctx, &argc, &argv, "sweep", 1, "[--state DIR]")) != EXIT_PASSED)
+    return rc;
+  if ((store = open_store (&c, FALSE, &error)) == NULL || !ca_sweep (store, &n, &error))
     {
       if (n > 0)
         printf ("revoked %u\n", n);
@@ -600,29 +580,25 @@ ca_sweep_cmd (int argc, char **argv)
     }
   else
     printf ("revoked %u\n", n);
-  common_clear (&c);
   return rc;
 }
 
 static int
 ca_publish_cmd (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autoptr (GOptionContext) ctx = new_context ("— write a new full CRL and delta CRL; time-stamp the audit log's head", NULL, &c);
   g_autoptr (GError) error = NULL;
   g_autoptr (CaStore) store = NULL;
   int rc = EXIT_PASSED;
 
-  if (!cli_parse_options (ctx, &argc, &argv, "ca publish"))
-    rc = EXIT_USAGE;
-  else if (argc != 1)
-    rc = usage_error ("publish", "[--state DIR]");
-  else if ((store = open_store (&c, FALSE, &error)) == NULL || !ca_publish (store, &error)
-           || !ca_store_timestamp_audit (store, NULL, &error))
+  if ((rc = parse_args (ctx, &argc, &argv, "publish", 1, "[--state DIR]")) != EXIT_PASSED)
+    return rc;
+  if ((store = open_store (&c, FALSE, &error)) == NULL || !ca_publish (store, &error)
+      || !ca_store_timestamp_audit (store, NULL, &error))
     rc = cli_report_error ("ca publish", g_steal_pointer (&error));
   else
     printf ("%s\n%s\n", ca_store_get_path (store, "full.crl"), ca_store_get_path (store, "delta.crl"));
-  common_clear (&c);
   return rc;
 }
 
@@ -639,7 +615,7 @@ write_bytes (const char *path, GBytes *b, GError **error)
 static int
 ca_crl_cmd (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   gboolean delta = FALSE;
   g_autofree char *out = NULL;
   GOptionEntry entries[] = {
@@ -660,14 +636,13 @@ ca_crl_cmd (int argc, char **argv)
   else if ((store = open_store (&c, FALSE, &error)) == NULL || (crl = ca_store_get_crl (store, delta, &error)) == NULL
            || !write_bytes (out, crl, &error))
     rc = cli_report_error ("ca crl", g_steal_pointer (&error));
-  common_clear (&c);
   return rc;
 }
 
 static int
 ca_ocsp_cmd (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   g_autofree char *reqin = NULL, *respout = NULL;
   GOptionEntry entries[] = {
     { "reqin", 0, 0, G_OPTION_ARG_FILENAME, &reqin, "a DER OCSPRequest (openssl ocsp -reqout)", "FILE" },
@@ -695,14 +670,13 @@ ca_ocsp_cmd (int argc, char **argv)
           || !write_bytes (respout, resp, &error))
         rc = cli_report_error ("ca ocsp", g_steal_pointer (&error));
     }
-  common_clear (&c);
   return rc;
 }
 
 static int
 ca_intake_cmd (int argc, char **argv)
 {
-  Common c = { 0 };
+  g_auto (Common) c = { 0 };
   gboolean json = FALSE;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print the case as JSON", NULL },
@@ -716,11 +690,9 @@ ca_intake_cmd (int argc, char **argv)
   gsize len = 0;
   int rc = EXIT_PASSED;
 
-  if (!cli_parse_options (ctx, &argc, &argv, "ca intake"))
-    rc = EXIT_USAGE;
-  else if (argc != 2)
-    rc = usage_error ("intake", "MESSAGE.eml [--json]");
-  else if (!tg_file_get_contents_capped (argv[1], 4 * 1024 * 1024, &data, &len, &error))
+  if ((rc = parse_args (ctx, &argc, &argv, "intake", 2, "MESSAGE.eml [--json]")) != EXIT_PASSED)
+    return rc;
+  if (!tg_file_get_contents_capped (argv[1], 4 * 1024 * 1024, &data, &len, &error))
     rc = cli_report_error ("ca intake", g_steal_pointer (&error));
   else
     {
@@ -730,9 +702,6 @@ ca_intake_cmd (int argc, char **argv)
       else if (json)
         {
           g_autoptr (JsonBuilder) b = json_builder_new ();
-          g_autoptr (JsonGenerator) gen = json_generator_new ();
-          g_autoptr (JsonNode) root = NULL;
-          g_autofree char *text = NULL;
           json_builder_begin_object (b);
           json_builder_set_member_name (b, "case");
           json_builder_add_string_value (b, ic->case_id);
@@ -751,15 +720,11 @@ ca_intake_cmd (int argc, char **argv)
           json_builder_set_member_name (b, "bundle");
           json_builder_add_string_value (b, ic->bundle_path);
           json_builder_end_object (b);
-          root = json_builder_get_root (b);
-          json_generator_set_root (gen, root);
-          text = json_generator_to_data (gen, NULL);
-          printf ("%s\n", text);
+          cli_print_json (b);
         }
       else
         printf ("case %s: %s of %s\nbundle %s\n", ic->case_id, ic->action, ic->serial, ic->bundle_path);
     }
-  common_clear (&c);
   return rc;
 }
 

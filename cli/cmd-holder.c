@@ -7,39 +7,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <termios.h>
-#include <unistd.h>
-
-static char *
-prompt_password (const char *prompt)
-{
-  struct termios old, quiet;
-  gboolean tty = isatty (STDIN_FILENO);
-  char buf[1100];
-  char *nl;
-
-  if (tty)
-    {
-      fputs (prompt, stderr);
-      fflush (stderr);
-      tcgetattr (STDIN_FILENO, &old);
-      quiet = old;
-      quiet.c_lflag &= ~(tcflag_t) ECHO;
-      tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet);
-    }
-  if (fgets (buf, sizeof buf, stdin) == NULL)
-    buf[0] = '\0';
-  if (tty)
-    {
-      tcsetattr (STDIN_FILENO, TCSAFLUSH, &old);
-      fputc ('\n', stderr);
-    }
-  if ((nl = strpbrk (buf, "\r\n")) != NULL)
-    *nl = '\0';
-  nl = g_strdup (buf);
-  memset (buf, 0, sizeof buf);
-  return nl;
-}
 
 int
 cli_cmd_holder (int argc, char **argv)
@@ -68,33 +35,9 @@ cli_cmd_holder (int argc, char **argv)
     }
   if (state == NULL)
     state = sig_default_state_dir ();
-  if (pwfile != NULL)
-    {
-      g_autofree char *data = NULL;
-      gsize len = 0;
-      char *nl;
-      if (!tg_file_get_contents_capped (pwfile, 4096, &data, &len, &error))
-        return cli_report_error ("holder", g_steal_pointer (&error));
-      if ((nl = strpbrk (data, "\r\n")) != NULL)
-        *nl = '\0';
-      password = g_steal_pointer (&data);
-    }
-  else
-    {
-      g_autofree char *again = NULL;
-      password = prompt_password ("Password: ");
-      if (isatty (STDIN_FILENO))
-        {
-          again = prompt_password ("Again: ");
-          if (g_strcmp0 (password, again) != 0)
-            {
-              memset (password, 0, strlen (password));
-              fprintf (stderr, "testigo holder: the passwords differ\n");
-              return EXIT_USAGE;
-            }
-          memset (again, 0, strlen (again));
-        }
-    }
+  password = cli_read_new_password ("holder", pwfile, &rc);
+  if (password == NULL)
+    return rc;
   nid = sig_national_id_normalize (argv[2]);
   rc = sig_holder_add (state, argv[2], name, email, password, &error) ? EXIT_PASSED : -1;
   memset (password, 0, strlen (password));

@@ -12,7 +12,6 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 static gboolean
@@ -376,36 +375,6 @@ cmd_tsa (int argc, char **argv)
 }
 
 /* ---- officer add ---- */
-static char *
-read_password_prompt (const char *prompt)
-{
-  struct termios old, quiet;
-  char buf[1100];
-  gboolean tty = isatty (STDIN_FILENO);
-  char *nl;
-
-  if (tty)
-    {
-      fputs (prompt, stderr);
-      fflush (stderr);
-      if (tcgetattr (STDIN_FILENO, &old) != 0)
-        return NULL;
-      quiet = old;
-      quiet.c_lflag &= ~(tcflag_t) ECHO;
-      tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet);
-    }
-  if (fgets (buf, sizeof buf, stdin) == NULL)
-    buf[0] = '\0';
-  if (tty)
-    {
-      tcsetattr (STDIN_FILENO, TCSAFLUSH, &old);
-      fputs ("\n", stderr);
-    }
-  if ((nl = strchr (buf, '\n')) != NULL)
-    *nl = '\0';
-  return g_strdup (buf);
-}
-
 static int
 cmd_officer (int argc, char **argv)
 {
@@ -419,6 +388,7 @@ cmd_officer (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("add ID — add an RA officer account to testigod's database");
   g_autoptr (GError) error = NULL;
+  int rc;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!cli_parse_options (ctx, &argc, &argv, "officer"))
@@ -430,31 +400,9 @@ cmd_officer (int argc, char **argv)
     }
   if (state == NULL)
     state = sig_default_state_dir ();
-  if (pwfile != NULL)
-    {
-      g_autofree char *data = NULL;
-      gsize len = 0;
-      char *nl;
-      if (!tg_file_get_contents_capped (pwfile, 4096, &data, &len, &error))
-        return cli_report_error ("officer", g_steal_pointer (&error));
-      if ((nl = strpbrk (data, "\r\n")) != NULL)
-        *nl = '\0';
-      password = g_steal_pointer (&data);
-    }
-  else
-    {
-      g_autofree char *again = NULL;
-      password = read_password_prompt ("Password: ");
-      if (isatty (STDIN_FILENO))
-        {
-          again = read_password_prompt ("Again: ");
-          if (g_strcmp0 (password, again) != 0)
-            {
-              fprintf (stderr, "testigo officer: the passwords differ\n");
-              return EXIT_USAGE;
-            }
-        }
-    }
+  password = cli_read_new_password ("officer", pwfile, &rc);
+  if (password == NULL)
+    return rc;
   if (!sig_officer_add_role (state, argv[2], name ? name : argv[2], role ? role : "officer", password, &error))
     {
       memset (password, 0, strlen (password));

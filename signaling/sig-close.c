@@ -486,23 +486,28 @@ build_record (SigServer *srv, const char *session_id, const char *result, const 
   else
     json_array_unref (a);
 
-  o = json_object_new ();
+  sig_record_add_outcome (srv, r, result, notes, ended, end_ms);
+  facts_clear (&f);
+  return root;
+}
+
+void
+sig_record_add_outcome (SigServer *srv, JsonObject *r, const char *result, const char *notes, const char *ended,
+                        gint64 end_ms)
+{
+  g_autoptr (GDateTime) end = g_date_time_new_from_unix_utc (end_ms / 1000);
+  g_autoptr (GDateTime) del = g_date_time_add_years (end, srv->cfg->retention_years);
+  g_autofree char *d = g_date_time_format (del, "%Y-%m-%d");
+  JsonObject *o = json_object_new ();
+
   json_object_set_string_member (o, "result", result);
   json_object_set_string_member (o, "notes", notes ? notes : "");
   json_object_set_string_member (o, "completed_at", ended);
   json_object_set_object_member (r, "outcome", o);
-
-  {
-    g_autoptr (GDateTime) end = g_date_time_new_from_unix_utc (end_ms / 1000);
-    g_autoptr (GDateTime) del = g_date_time_add_years (end, srv->cfg->retention_years);
-    g_autofree char *d = g_date_time_format (del, "%Y-%m-%d");
-    o = json_object_new ();
-    json_object_set_int_member (o, "period_years", srv->cfg->retention_years);
-    json_object_set_string_member (o, "delete_after", d);
-    json_object_set_object_member (r, "retention", o);
-  }
-  facts_clear (&f);
-  return root;
+  o = json_object_new ();
+  json_object_set_int_member (o, "period_years", srv->cfg->retention_years);
+  json_object_set_string_member (o, "delete_after", d);
+  json_object_set_object_member (r, "retention", o);
 }
 
 /* ------------------------------------------------------------ close */
@@ -677,8 +682,8 @@ seal_done (GObject *source, GAsyncResult *res, gpointer data)
   close_job_free (j);
 }
 
-static char *
-holder_dir_name (const char *national_id)
+char *
+sig_holder_dir_name (const char *national_id)
 {
   char *s = g_strdup (national_id);
 
@@ -732,7 +737,7 @@ after_stop (gpointer data)
   j->dir = g_build_filename (srv->sessions_dir, j->session_id, NULL);
   j->record_path = g_build_filename (j->dir, "record.json", NULL);
   j->keys_dir = g_strdup (srv->keys_dir);
-  holder = holder_dir_name (f.national_id);
+  holder = sig_holder_dir_name (f.national_id);
   hdir = g_build_filename (srv->evidence_dir, holder, NULL);
   facts_clear (&f);
   {

@@ -340,7 +340,7 @@ sig_config_parse (int *argc, char ***argv, GError **error)
     {
       gsize n = 0;
       g_autofree guchar *raw = g_base64_decode (c->step_ca_secret, &n);
-      if (n < 16)
+      if (raw == NULL || n < 16)
         {
           g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "step-ca-webhook-secret: the base64 secret step-ca printed");
           return NULL;

@@ -201,15 +201,60 @@ sig_role_is_admin (const char *stored_role)
 }
 
 gboolean
-sig_officer_add_role (const char *state_dir, const char *id, const char *name, const char *role,
-                      const char *password, GError **error)
+sig_db_add_account (const char *state_dir, const char *insert_sql, const char *what, const char *key,
+                    const char *v2, const char *v3, const char *password, GError **error)
 {
   g_autofree char *db_path = g_build_filename (state_dir, "testigo.db", NULL);
   g_autofree char *hash = NULL;
   g_autoptr (sqlite3_stmt) st = NULL;
   sqlite3 *db;
-  int rc;
 
+  if (password == NULL || g_utf8_strlen (password, -1) < 10 || strlen (password) > 1024)
+    {
+      g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "the password must have 10 to 1024 characters");
+      return FALSE;
+    }
+  if (!sig_mkdir_private (state_dir, error))
+    return FALSE;
+  hash = sig_hash_password (password, error);
+  if (hash == NULL)
+    return FALSE;
+  db = sig_db_open (db_path, error);
+  if (db == NULL)
+    return FALSE;
+  st = sig_db_prepare (db, insert_sql, error);
+  if (st == NULL)
+    {
+      sqlite3_close (db);
+      return FALSE;
+    }
+  sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, v2, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, v3, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 4, hash, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 5, g_get_real_time () / G_USEC_PER_SEC);
+  if (sqlite3_step (st) != SQLITE_DONE)
+    {
+      if (sqlite3_extended_errcode (db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+        g_set_error (error, TG_ERROR, TG_ERROR_EXISTS, "%s %s already exists", what, key);
+      else
+        {
+          g_autofree char *doing = g_strdup_printf ("adding the %s", what);
+          sig_db_set_error (db, error, doing);
+        }
+      g_clear_pointer (&st, sqlite3_finalize);
+      sqlite3_close (db);
+      return FALSE;
+    }
+  g_clear_pointer (&st, sqlite3_finalize);
+  sqlite3_close (db);
+  return TRUE;
+}
+
+gboolean
+sig_officer_add_role (const char *state_dir, const char *id, const char *name, const char *role,
+                      const char *password, GError **error)
+{
   if (!sig_identifier_ok (id))
     {
       g_set_error (error, TG_ERROR, TG_ERROR_INVALID,
@@ -226,45 +271,67 @@ sig_officer_add_role (const char *state_dir, const char *id, const char *name, c
       g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "role %s: officer or admin", role ? role : "(none)");
       return FALSE;
     }
-  if (password == NULL || g_utf8_strlen (password, -1) < 10 || strlen (password) > 1024)
-    {
-      g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "the password must have 10 to 1024 characters");
-      return FALSE;
-    }
-  if (!sig_mkdir_private (state_dir, error))
+  if (!sig_db_add_account (state_dir, "INSERT INTO officers (id, name, role, pw_hash, created_at) VALUES (?,?,?,?,?)",
+                           "officer", id, name, sig_role_display (role), password, error))
     return FALSE;
-  hash = sig_hash_password (password, error);
-  if (hash == NULL)
-    return FALSE;
-  db = sig_db_open (db_path, error);
-  if (db == NULL)
-    return FALSE;
-  st = sig_db_prepare (db, "INSERT INTO officers (id, name, role, pw_hash, created_at) VALUES (?,?,?,?,?)",
+  return grant_officer (state_dir, id, role, error);
+}
+
+char *
+sig_db_insert_case (SigServer *srv, const char *name, const char *nid, const char *email, const char *serial,
+                    const char *action, const char *reason, gint64 suspension_days, const char *channel,
+                    const char *by, gint64 created_at, GError **error)
+{
+  g_autoptr (sqlite3_stmt) st = NULL;
+  g_autoptr (GDateTime) dt = g_date_time_new_now_utc ();
+  g_autofree char *case_id = NULL;
+  gint64 seq;
+
+  st = sig_db_prepare (srv->db,
+                       "INSERT INTO cases (id, holder_name, national_id, email, serial, action, reason,"
+                       " suspension_days, channel, state, created_by, created_at)"
+                       " VALUES ('pending-' || hex(randomblob(8)), ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
                        error);
   if (st == NULL)
+    goto fail;
+  sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, nid, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, email, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 4, serial, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 5, action, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 6, reason, -1, SQLITE_STATIC);
+  if (suspension_days > 0)
+    sqlite3_bind_int64 (st, 7, suspension_days);
+  else
+    sqlite3_bind_null (st, 7);
+  sqlite3_bind_text (st, 8, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 9, by, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 10, created_at);
+  if (sqlite3_step (st) != SQLITE_DONE)
     {
-      sqlite3_close (db);
-      return FALSE;
-    }
-  sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 2, name, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 3, sig_role_display (role), -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 4, hash, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 5, g_get_real_time () / G_USEC_PER_SEC);
-  rc = sqlite3_step (st);
-  if (rc != SQLITE_DONE)
-    {
-      if (sqlite3_extended_errcode (db) == SQLITE_CONSTRAINT_PRIMARYKEY)
-        g_set_error (error, TG_ERROR, TG_ERROR_EXISTS, "officer %s already exists", id);
-      else
-        sig_db_set_error (db, error, "adding the officer");
-      g_clear_pointer (&st, sqlite3_finalize);
-      sqlite3_close (db);
-      return FALSE;
+      sig_db_set_error (srv->db, error, "case");
+      goto fail;
     }
   g_clear_pointer (&st, sqlite3_finalize);
-  sqlite3_close (db);
-  return grant_officer (state_dir, id, role, error);
+  seq = sqlite3_last_insert_rowid (srv->db);
+  case_id = g_strdup_printf ("RA-%04d-%06" G_GINT64_FORMAT, g_date_time_get_year (dt), seq);
+  st = sig_db_prepare (srv->db, "UPDATE cases SET id = ? WHERE seq = ?", error);
+  if (st == NULL)
+    goto fail;
+  sqlite3_bind_text (st, 1, case_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, seq);
+  if (sqlite3_step (st) != SQLITE_DONE)
+    {
+      sig_db_set_error (srv->db, error, "case");
+      goto fail;
+    }
+  if (!sig_db_exec (srv->db, "COMMIT", error))
+    goto fail;
+  return g_steal_pointer (&case_id);
+
+fail:
+  sig_db_exec (srv->db, "ROLLBACK", NULL);
+  return NULL;
 }
 
 /* Keeps a copy of every event the server logs for a session, so the record

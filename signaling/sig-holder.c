@@ -45,11 +45,7 @@ gboolean
 sig_holder_add (const char *state_dir, const char *national_id, const char *name, const char *email,
                 const char *password, GError **error)
 {
-  g_autofree char *db_path = g_build_filename (state_dir, "testigo.db", NULL);
   g_autofree char *nid = sig_national_id_normalize (national_id);
-  g_autofree char *hash = NULL;
-  g_autoptr (sqlite3_stmt) st = NULL;
-  sqlite3 *db;
 
   if (nid == NULL)
     {
@@ -69,109 +65,41 @@ sig_holder_add (const char *state_dir, const char *national_id, const char *name
       g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "e-mail: not an e-mail address");
       return FALSE;
     }
-  if (password == NULL || g_utf8_strlen (password, -1) < 10 || strlen (password) > 1024)
-    {
-      g_set_error (error, TG_ERROR, TG_ERROR_INVALID, "the password must have 10 to 1024 characters");
-      return FALSE;
-    }
-  if (!sig_mkdir_private (state_dir, error))
-    return FALSE;
-  hash = sig_hash_password (password, error);
-  if (hash == NULL)
-    return FALSE;
-  db = sig_db_open (db_path, error);
-  if (db == NULL)
-    return FALSE;
-  st = sig_db_prepare (db, "INSERT INTO holders (national_id, name, email, pw_hash, created_at) VALUES (?,?,?,?,?)",
-                       error);
-  if (st != NULL)
-    {
-      sqlite3_bind_text (st, 1, nid, -1, SQLITE_STATIC);
-      sqlite3_bind_text (st, 2, name, -1, SQLITE_STATIC);
-      sqlite3_bind_text (st, 3, email, -1, SQLITE_STATIC);
-      sqlite3_bind_text (st, 4, hash, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (st, 5, g_get_real_time () / G_USEC_PER_SEC);
-      if (sqlite3_step (st) != SQLITE_DONE)
-        {
-          if (sqlite3_extended_errcode (db) == SQLITE_CONSTRAINT_PRIMARYKEY)
-            g_set_error (error, TG_ERROR, TG_ERROR_EXISTS, "holder %s already exists", nid);
-          else
-            sig_db_set_error (db, error, "adding the holder");
-          g_clear_pointer (&st, sqlite3_finalize);
-        }
-    }
-  if (st == NULL)
-    {
-      sqlite3_close (db);
-      return FALSE;
-    }
-  g_clear_pointer (&st, sqlite3_finalize);
-  sqlite3_close (db);
-  return TRUE;
+  return sig_db_add_account (state_dir,
+                             "INSERT INTO holders (national_id, name, email, pw_hash, created_at) VALUES (?,?,?,?,?)",
+                             "holder", nid, name, email, password, error);
 }
 
 /* ------------------------------------------------------------ sessions */
 
-static const char *
-cookie_value (SoupMessageHeaders *headers, GHashTable **params_out)
-{
-  const char *cookie = soup_message_headers_get_list (headers, "Cookie");
-  const char *value;
+static JsonObject *holder_json (SigServer *srv, const char *nid);
 
-  if (cookie == NULL || strlen (cookie) > 8192)
-    return NULL;
-  *params_out = soup_header_parse_semi_param_list (cookie);
-  value = g_hash_table_lookup (*params_out, SIG_HOLDER_COOKIE);
-  if (value == NULL || strlen (value) < 22 || strlen (value) > 128)
-    return NULL;
-  return value;
-}
+static const SigLoginKind holder_kind = {
+  .who = "holder",
+  .fail_log = "holder ",
+  .account_key = "holder:",
+  .actor = "holder:",
+  .cookie = SIG_HOLDER_COOKIE,
+  .logins = "holder_logins",
+  .hash_sql = "SELECT pw_hash FROM holders WHERE national_id = ? AND disabled = 0",
+  .session_sql = "SELECT l.national_id, l.csrf FROM holder_logins l JOIN holders h ON h.national_id = l.national_id"
+                 " WHERE l.id_hash = ? AND l.expires_at > ? AND h.disabled = 0",
+  .wrong = "wrong national ID or password",
+  .no_session = "log in first (no valid holder session)",
+  .account_json = holder_json,
+};
 
 char *
 sig_holder_from_cookie (SigServer *srv, SoupMessageHeaders *headers, char **csrf_out)
 {
-  g_autoptr (GHashTable) params = NULL;
-  const char *value = cookie_value (headers, &params);
-  g_autofree char *hash = NULL;
-  g_autoptr (sqlite3_stmt) st = NULL;
-
-  if (value == NULL)
-    return NULL;
-  hash = tg_sha256_hex (value, strlen (value));
-  st = sig_db_prepare (srv->db,
-                       "SELECT l.national_id, l.csrf FROM holder_logins l JOIN holders h ON h.national_id = l.national_id"
-                       " WHERE l.id_hash = ? AND l.expires_at > ? AND h.disabled = 0",
-                       NULL);
-  if (st == NULL)
-    return NULL;
-  sqlite3_bind_text (st, 1, hash, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 2, g_get_real_time () / G_USEC_PER_SEC);
-  if (sqlite3_step (st) != SQLITE_ROW)
-    return NULL;
-  if (csrf_out != NULL)
-    *csrf_out = g_strdup (sig_col (st, 1));
-  return g_strdup (sig_col (st, 0));
+  return sig_login_from_cookie (srv, &holder_kind, headers, csrf_out);
 }
 
 /* The holder behind the request's cookie, or NULL after replying 401 / 403. */
 static char *
 require_holder (SigServer *srv, SoupServerMessage *msg, gboolean state_changing)
 {
-  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
-  g_autofree char *csrf = NULL;
-  g_autofree char *nid = sig_holder_from_cookie (srv, h, &csrf);
-
-  if (nid == NULL)
-    {
-      sig_reply_error (msg, SOUP_STATUS_UNAUTHORIZED, NULL, "log in first (no valid holder session)");
-      return NULL;
-    }
-  if (state_changing && !sig_const_eq (soup_message_headers_get_one (h, "X-CSRF-Token"), csrf))
-    {
-      sig_reply_error (msg, SOUP_STATUS_FORBIDDEN, NULL, "missing or wrong X-CSRF-Token header");
-      return NULL;
-    }
-  return g_steal_pointer (&nid);
+  return sig_login_require (srv, &holder_kind, msg, state_changing);
 }
 
 static JsonObject *
@@ -193,114 +121,13 @@ holder_json (SigServer *srv, const char *nid)
   return o;
 }
 
-typedef struct {
-  SigServer *srv;
-  SoupServerMessage *msg;
-  char *nid, *password, *hash, *ip;
-  gboolean known;
-} HolderLogin;
-
-static void
-holder_login_free (HolderLogin *j)
-{
-  g_free (j->nid);
-  if (j->password)
-    memset (j->password, 0, strlen (j->password));
-  g_free (j->password);
-  g_free (j->hash);
-  g_free (j->ip);
-  g_object_unref (j->msg);
-  g_free (j);
-}
-
-static void
-holder_login_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel)
-{
-  HolderLogin *j = data;
-
-  g_task_return_boolean (task, sig_verify_password (j->hash, j->password));
-}
-
-static void
-holder_login_done (GObject *source, GAsyncResult *res, gpointer data)
-{
-  HolderLogin *j = data;
-  SigServer *srv = j->srv;
-  gboolean ok = g_task_propagate_boolean (G_TASK (res), NULL) && j->known;
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  g_autofree char *acct = g_strconcat ("holder:", j->nid, NULL);
-  g_autofree char *ipkey = g_strconcat ("ip:", j->ip, NULL);
-  g_autoptr (JsonObject) d = json_object_new ();
-
-  json_object_set_string_member (d, "ip", j->ip);
-  if (!ok)
-    {
-      sig_login_failure_add (srv, acct, now);
-      sig_login_failure_add (srv, ipkey, now);
-      g_message ("holder login failed for %s from %s", j->nid, j->ip);
-      json_object_set_boolean_member (d, "known_account", j->known);
-      sig_audit (srv, "login-failed", acct, d);
-      sig_reply_error (j->msg, SOUP_STATUS_UNAUTHORIZED, NULL, "wrong national ID or password");
-    }
-  else
-    {
-      g_autofree char *sid = sig_random_token (32);
-      g_autofree char *sid_hash = tg_sha256_hex (sid, strlen (sid));
-      g_autofree char *csrf = sig_random_token (32);
-      g_autofree char *cookie = NULL;
-      g_autoptr (sqlite3_stmt) gc = sig_db_prepare (srv->db, "DELETE FROM holder_logins WHERE expires_at <= ?", NULL);
-      g_autoptr (sqlite3_stmt) st = sig_db_prepare (srv->db, "INSERT INTO holder_logins VALUES (?, ?, ?, ?, ?)", NULL);
-      g_autoptr (sqlite3_stmt) clear = sig_db_prepare (srv->db, "DELETE FROM login_failures WHERE key = ?", NULL);
-      JsonObject *o;
-
-      if (gc != NULL)
-        {
-          sqlite3_bind_int64 (gc, 1, now);
-          (void) sqlite3_step (gc);
-        }
-      if (st == NULL || clear == NULL)
-        {
-          sig_reply_error (j->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, NULL, "database error");
-          goto out;
-        }
-      sqlite3_bind_text (st, 1, sid_hash, -1, SQLITE_STATIC);
-      sqlite3_bind_text (st, 2, j->nid, -1, SQLITE_STATIC);
-      sqlite3_bind_text (st, 3, csrf, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (st, 4, now);
-      sqlite3_bind_int64 (st, 5, now + srv->cfg->login_ttl);
-      if (sqlite3_step (st) != SQLITE_DONE)
-        {
-          sig_reply_error (j->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, NULL, "database error");
-          goto out;
-        }
-      sqlite3_bind_text (clear, 1, acct, -1, SQLITE_STATIC);
-      (void) sqlite3_step (clear);
-      cookie = g_strdup_printf ("%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", SIG_HOLDER_COOKIE, sid,
-                                srv->cfg->login_ttl, srv->tls ? "; Secure" : "");
-      soup_message_headers_append (soup_server_message_get_response_headers (j->msg), "Set-Cookie", cookie);
-      o = json_object_new ();
-      json_object_set_object_member (o, "holder", holder_json (srv, j->nid));
-      json_object_set_string_member (o, "csrf_token", csrf);
-      g_message ("holder %s logged in from %s", j->nid, j->ip);
-      sig_audit (srv, "login", acct, d);
-      sig_reply_json (j->msg, SOUP_STATUS_OK, o);
-    }
-out:
-  soup_server_message_unpause (j->msg);
-  holder_login_free (j);
-}
-
 static void
 holder_login (SigServer *srv, SoupServerMessage *msg)
 {
   static const char *const allowed[] = { "national_id", "password", NULL };
   g_autoptr (JsonObject) body = sig_read_json_body (msg, SIG_MAX_BODY);
-  const char *user, *password, *ip = soup_server_message_get_remote_host (msg);
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC, oldest = G_MAXINT64;
-  g_autofree char *nid = NULL, *acct = NULL, *ipkey = NULL;
-  g_autoptr (sqlite3_stmt) st = NULL;
-  g_autoptr (GTask) task = NULL;
-  HolderLogin *j;
+  const char *user, *password;
+  g_autofree char *nid = NULL;
 
   if (body == NULL || !sig_only_members (msg, body, allowed)
       || (user = sig_string_member (msg, body, "national_id")) == NULL
@@ -317,69 +144,7 @@ holder_login (SigServer *srv, SoupServerMessage *msg)
       sig_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "national_id", "national_id: 1 to 64 letters, digits, '-' or '/'");
       return;
     }
-  acct = g_strconcat ("holder:", nid, NULL);
-  ipkey = g_strconcat ("ip:", ip ? ip : "?", NULL);
-  if (sig_login_failures (srv, acct, now, &oldest) >= SIG_LOGIN_MAX_FAILS
-      || sig_login_failures (srv, ipkey, now, &oldest) >= SIG_LOGIN_MAX_FAILS)
-    {
-      g_autofree char *retry = g_strdup_printf ("%" G_GINT64_FORMAT, MAX ((gint64) 1, oldest + SIG_LOGIN_WINDOW - now));
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After", retry);
-      sig_reply_error (msg, 429, NULL, "too many failed logins; try again in %s s", retry);
-      return;
-    }
-  j = g_new0 (HolderLogin, 1);
-  j->srv = srv;
-  j->msg = g_object_ref (msg);
-  j->nid = g_steal_pointer (&nid);
-  j->password = g_strdup (password);
-  j->ip = g_strdup (ip ? ip : "?");
-  st = sig_db_prepare (srv->db, "SELECT pw_hash FROM holders WHERE national_id = ? AND disabled = 0", NULL);
-  if (st != NULL)
-    {
-      sqlite3_bind_text (st, 1, j->nid, -1, SQLITE_STATIC);
-      if (sqlite3_step (st) == SQLITE_ROW)
-        {
-          j->hash = g_strdup (sig_col (st, 0));
-          j->known = TRUE;
-        }
-    }
-  if (!j->known)
-    {
-      if (srv->dummy_hash == NULL)
-        srv->dummy_hash = sig_hash_password ("testigo-not-a-password", NULL);
-      j->hash = g_strdup (srv->dummy_hash);
-    }
-  soup_server_message_pause (msg);
-  task = g_task_new (NULL, NULL, holder_login_done, j);
-  g_task_set_task_data (task, j, NULL);
-  g_task_run_in_thread (task, holder_login_thread);
-}
-
-static void
-holder_logout (SigServer *srv, SoupServerMessage *msg, const char *nid)
-{
-  g_autoptr (GHashTable) params = NULL;
-  const char *value = cookie_value (soup_server_message_get_request_headers (msg), &params);
-  g_autofree char *clear = NULL, *actor = g_strconcat ("holder:", nid, NULL);
-  JsonObject *o;
-
-  if (value != NULL)
-    {
-      g_autofree char *hash = tg_sha256_hex (value, strlen (value));
-      g_autoptr (sqlite3_stmt) st = sig_db_prepare (srv->db, "DELETE FROM holder_logins WHERE id_hash = ?", NULL);
-      if (st != NULL)
-        {
-          sqlite3_bind_text (st, 1, hash, -1, SQLITE_STATIC);
-          (void) sqlite3_step (st);
-        }
-    }
-  sig_audit (srv, "logout", actor, NULL);
-  clear = g_strdup_printf ("%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s", SIG_HOLDER_COOKIE,
-                           srv->tls ? "; Secure" : "");
-  soup_message_headers_append (soup_server_message_get_response_headers (msg), "Set-Cookie", clear);
-  o = json_object_new ();
-  json_object_set_boolean_member (o, "logged_out", TRUE);
-  sig_reply_json (msg, SOUP_STATUS_OK, o);
+  sig_login_start (srv, &holder_kind, msg, nid, password);
 }
 
 /* ------------------------------------------------------------ what the holder sees */
@@ -594,12 +359,13 @@ sig_holder_route (SigServer *srv, SoupServerMessage *msg, const char *method, ch
       g_autofree char *csrf = NULL;
       g_autofree char *again = sig_holder_from_cookie (srv, soup_server_message_get_request_headers (msg), &csrf);
       JsonObject *o = json_object_new ();
+      (void) again; /* only the CSRF token is wanted; the holder is nid */
       json_object_set_object_member (o, "holder", holder_json (srv, nid));
       json_object_set_string_member (o, "csrf_token", csrf);
       sig_reply_json (msg, SOUP_STATUS_OK, o);
     }
   else if (n == 3 && strcmp (seg[2], "logout") == 0 && post)
-    holder_logout (srv, msg, nid);
+    sig_login_end (srv, &holder_kind, msg, nid);
   else if (n == 3 && strcmp (seg[2], "certificates") == 0 && get)
     holder_certificates (srv, msg, nid);
   else if (n == 5 && strcmp (seg[2], "certificates") == 0 && strcmp (seg[4], "pem") == 0 && get)

@@ -55,26 +55,35 @@ add_security_headers (SoupServerMessage *msg, SigServer *srv)
 
 /* ------------------------------------------------------------ auth */
 
-char *
-sig_officer_from_cookie (SigServer *srv, SoupMessageHeaders *headers, char **csrf_out)
+/* The value of the session cookie @name, or NULL when there is none of a
+ * plausible size; *@params_out holds the parsed cookies the value points into. */
+static const char *
+session_cookie_value (SoupMessageHeaders *headers, const char *name, GHashTable **params_out)
 {
   const char *cookie = soup_message_headers_get_list (headers, "Cookie");
-  g_autoptr (GHashTable) params = NULL;
   const char *value;
-  g_autofree char *hash = NULL;
-  g_autoptr (sqlite3_stmt) st = NULL;
 
   if (cookie == NULL || strlen (cookie) > 8192)
     return NULL;
-  params = soup_header_parse_semi_param_list (cookie);
-  value = g_hash_table_lookup (params, SIG_COOKIE);
+  *params_out = soup_header_parse_semi_param_list (cookie);
+  value = g_hash_table_lookup (*params_out, name);
   if (value == NULL || strlen (value) < 22 || strlen (value) > 128)
     return NULL;
+  return value;
+}
+
+char *
+sig_login_from_cookie (SigServer *srv, const SigLoginKind *kind, SoupMessageHeaders *headers, char **csrf_out)
+{
+  g_autoptr (GHashTable) params = NULL;
+  const char *value = session_cookie_value (headers, kind->cookie, &params);
+  g_autofree char *hash = NULL;
+  g_autoptr (sqlite3_stmt) st = NULL;
+
+  if (value == NULL)
+    return NULL;
   hash = tg_sha256_hex (value, strlen (value));
-  st = sig_db_prepare (srv->db,
-                       "SELECT l.officer_id, l.csrf FROM logins l JOIN officers o ON o.id = l.officer_id"
-                       " WHERE l.id_hash = ? AND l.expires_at > ? AND o.disabled = 0",
-                       NULL);
+  st = sig_db_prepare (srv->db, kind->session_sql, NULL);
   if (st == NULL)
     return NULL;
   sqlite3_bind_text (st, 1, hash, -1, SQLITE_STATIC);
@@ -86,18 +95,16 @@ sig_officer_from_cookie (SigServer *srv, SoupMessageHeaders *headers, char **csr
   return g_strdup (sig_col (st, 0));
 }
 
-/* The officer behind the request's cookie, or NULL after replying 401
- * (no valid session) or 403 (state change without the CSRF token). */
-static char *
-require_officer (SigServer *srv, SoupServerMessage *msg, gboolean state_changing)
+char *
+sig_login_require (SigServer *srv, const SigLoginKind *kind, SoupServerMessage *msg, gboolean state_changing)
 {
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   g_autofree char *csrf = NULL;
-  g_autofree char *officer = sig_officer_from_cookie (srv, h, &csrf);
+  g_autofree char *user = sig_login_from_cookie (srv, kind, h, &csrf);
 
-  if (officer == NULL)
+  if (user == NULL)
     {
-      sig_reply_error (msg, SOUP_STATUS_UNAUTHORIZED, NULL, "log in first (no valid session)");
+      sig_reply_error (msg, SOUP_STATUS_UNAUTHORIZED, NULL, "%s", kind->no_session);
       return NULL;
     }
   if (state_changing && !sig_const_eq (soup_message_headers_get_one (h, "X-CSRF-Token"), csrf))
@@ -105,7 +112,38 @@ require_officer (SigServer *srv, SoupServerMessage *msg, gboolean state_changing
       sig_reply_error (msg, SOUP_STATUS_FORBIDDEN, NULL, "missing or wrong X-CSRF-Token header");
       return NULL;
     }
-  return g_steal_pointer (&officer);
+  return g_steal_pointer (&user);
+}
+
+static JsonObject *officer_account_json (SigServer *srv, const char *id);
+
+static const SigLoginKind officer_login = {
+  .who = "officer",
+  .fail_log = "",
+  .account_key = "account:",
+  .actor = "officer:",
+  .cookie = SIG_COOKIE,
+  .logins = "logins",
+  .hash_sql = "SELECT pw_hash FROM officers WHERE id = ? AND disabled = 0",
+  .session_sql = "SELECT l.officer_id, l.csrf FROM logins l JOIN officers o ON o.id = l.officer_id"
+                 " WHERE l.id_hash = ? AND l.expires_at > ? AND o.disabled = 0",
+  .wrong = "wrong user name or password",
+  .no_session = "log in first (no valid session)",
+  .account_json = officer_account_json,
+};
+
+char *
+sig_officer_from_cookie (SigServer *srv, SoupMessageHeaders *headers, char **csrf_out)
+{
+  return sig_login_from_cookie (srv, &officer_login, headers, csrf_out);
+}
+
+/* The officer behind the request's cookie, or NULL after replying 401
+ * (no valid session) or 403 (state change without the CSRF token). */
+static char *
+require_officer (SigServer *srv, SoupServerMessage *msg, gboolean state_changing)
+{
+  return sig_login_require (srv, &officer_login, msg, state_changing);
 }
 
 /* Parses the request body as a strict JSON object, or replies 413/415/400. */
@@ -247,6 +285,7 @@ add_failure (SigServer *srv, const char *key, gint64 now)
 
 typedef struct {
   SigServer *srv;
+  const SigLoginKind *kind;
   SoupServerMessage *msg;
   char *user, *password, *hash, *ip;
   gboolean known;
@@ -290,24 +329,23 @@ login_done (GObject *source, GAsyncResult *res, gpointer data)
 {
   LoginJob *j = data;
   SigServer *srv = j->srv;
+  const SigLoginKind *kind = j->kind;
   gboolean ok = g_task_propagate_boolean (G_TASK (res), NULL) && j->known;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  g_autofree char *acct = g_strconcat ("account:", j->user, NULL);
+  g_autofree char *acct = g_strconcat (kind->account_key, j->user, NULL);
   g_autofree char *ipkey = g_strconcat ("ip:", j->ip, NULL);
+  g_autofree char *actor = g_strconcat (kind->actor, j->user, NULL);
+  g_autoptr (JsonObject) d = json_object_new ();
 
+  json_object_set_string_member (d, "ip", j->ip);
   if (!ok)
     {
       add_failure (srv, acct, now);
       add_failure (srv, ipkey, now);
-      g_message ("login failed for %s from %s", j->user, j->ip);
-      {
-        g_autoptr (JsonObject) d = json_object_new ();
-        g_autofree char *actor = g_strconcat ("officer:", j->user, NULL);
-        json_object_set_string_member (d, "ip", j->ip);
-        json_object_set_boolean_member (d, "known_account", j->known);
-        sig_audit (srv, "login-failed", actor, d);
-      }
-      sig_reply_error (j->msg, SOUP_STATUS_UNAUTHORIZED, NULL, "wrong user name or password");
+      g_message ("%slogin failed for %s from %s", kind->fail_log, j->user, j->ip);
+      json_object_set_boolean_member (d, "known_account", j->known);
+      sig_audit (srv, "login-failed", actor, d);
+      sig_reply_error (j->msg, SOUP_STATUS_UNAUTHORIZED, NULL, "%s", kind->wrong);
     }
   else
     {
@@ -315,24 +353,26 @@ login_done (GObject *source, GAsyncResult *res, gpointer data)
       g_autofree char *sid_hash = tg_sha256_hex (sid, strlen (sid));
       g_autofree char *csrf = sig_random_token (32);
       g_autofree char *cookie = NULL;
+      g_autofree char *gc_sql = g_strdup_printf ("DELETE FROM %s WHERE expires_at <= ?", kind->logins);
+      g_autofree char *st_sql = g_strdup_printf ("INSERT INTO %s VALUES (?, ?, ?, ?, ?)", kind->logins);
       g_autoptr (sqlite3_stmt) st = NULL;
       g_autoptr (sqlite3_stmt) clear = NULL;
-      g_autoptr (sqlite3_stmt) who = NULL;
-      JsonObject *o, *officer;
+      g_autoptr (JsonObject) account = NULL;
+      JsonObject *o;
 
       {
         /* expired logins are of no use to anyone */
-        g_autoptr (sqlite3_stmt) gc = sig_db_prepare (srv->db, "DELETE FROM logins WHERE expires_at <= ?", NULL);
+        g_autoptr (sqlite3_stmt) gc = sig_db_prepare (srv->db, gc_sql, NULL);
         if (gc != NULL)
           {
             sqlite3_bind_int64 (gc, 1, now);
             (void) sqlite3_step (gc);
           }
       }
-      st = sig_db_prepare (srv->db, "INSERT INTO logins VALUES (?, ?, ?, ?, ?)", NULL);
+      st = sig_db_prepare (srv->db, st_sql, NULL);
       clear = sig_db_prepare (srv->db, "DELETE FROM login_failures WHERE key = ?", NULL);
-      who = sig_db_prepare (srv->db, "SELECT name, role FROM officers WHERE id = ?", NULL);
-      if (st == NULL || clear == NULL || who == NULL)
+      account = kind->account_json (srv, j->user);
+      if (st == NULL || clear == NULL || account == NULL)
         {
           sig_reply_error (j->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, NULL, "database error");
           goto out;
@@ -349,28 +389,14 @@ login_done (GObject *source, GAsyncResult *res, gpointer data)
         }
       sqlite3_bind_text (clear, 1, acct, -1, SQLITE_STATIC);
       (void) sqlite3_step (clear);
-      cookie = g_strdup_printf ("%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", SIG_COOKIE, sid,
+      cookie = g_strdup_printf ("%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", kind->cookie, sid,
                                 srv->cfg->login_ttl, srv->tls ? "; Secure" : "");
       soup_message_headers_append (soup_server_message_get_response_headers (j->msg), "Set-Cookie", cookie);
       o = json_object_new ();
-      officer = json_object_new ();
-      json_object_set_string_member (officer, "id", j->user);
-      sqlite3_bind_text (who, 1, j->user, -1, SQLITE_STATIC);
-      if (sqlite3_step (who) == SQLITE_ROW)
-        {
-          json_object_set_string_member (officer, "name", sig_col (who, 0));
-          json_object_set_string_member (officer, "role", sig_col (who, 1));
-          json_object_set_boolean_member (officer, "admin", sig_role_is_admin (sig_col (who, 1)));
-        }
-      json_object_set_object_member (o, "officer", officer);
+      json_object_set_object_member (o, kind->who, g_steal_pointer (&account));
       json_object_set_string_member (o, "csrf_token", csrf);
-      g_message ("officer %s logged in from %s", j->user, j->ip);
-      {
-        g_autoptr (JsonObject) d = json_object_new ();
-        g_autofree char *actor = g_strconcat ("officer:", j->user, NULL);
-        json_object_set_string_member (d, "ip", j->ip);
-        sig_audit (srv, "login", actor, d);
-      }
+      g_message ("%s %s logged in from %s", kind->who, j->user, j->ip);
+      sig_audit (srv, "login", actor, d);
       sig_reply_json (j->msg, SOUP_STATUS_OK, o);
     }
 out:
@@ -378,29 +404,18 @@ out:
   login_job_free (j);
 }
 
-static void
-api_login (SigServer *srv, SoupServerMessage *msg)
+void
+sig_login_start (SigServer *srv, const SigLoginKind *kind, SoupServerMessage *msg, const char *user,
+                 const char *password)
 {
-  static const char *const allowed[] = { "username", "password", NULL };
-  g_autoptr (JsonObject) body = read_json_body (msg, SIG_MAX_BODY);
-  const char *user, *password;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC, oldest = G_MAXINT64;
-  g_autofree char *acct = NULL, *ipkey = NULL;
   const char *ip = soup_server_message_get_remote_host (msg);
-  LoginJob *j;
+  g_autofree char *acct = g_strconcat (kind->account_key, user, NULL);
+  g_autofree char *ipkey = g_strconcat ("ip:", ip ? ip : "?", NULL);
   g_autoptr (sqlite3_stmt) st = NULL;
   g_autoptr (GTask) task = NULL;
+  LoginJob *j;
 
-  if (body == NULL || !only_members (msg, body, allowed) || (user = string_member (msg, body, "username")) == NULL
-      || (password = string_member (msg, body, "password")) == NULL)
-    return;
-  if (strlen (user) > 64 || strlen (password) > 1024)
-    {
-      sig_reply_error (msg, SOUP_STATUS_BAD_REQUEST, NULL, "user name or password too long");
-      return;
-    }
-  acct = g_strconcat ("account:", user, NULL);
-  ipkey = g_strconcat ("ip:", ip ? ip : "?", NULL);
   if (count_failures (srv, acct, now, &oldest) >= SIG_LOGIN_MAX_FAILS
       || count_failures (srv, ipkey, now, &oldest) >= SIG_LOGIN_MAX_FAILS)
     {
@@ -413,11 +428,12 @@ api_login (SigServer *srv, SoupServerMessage *msg)
     }
   j = g_new0 (LoginJob, 1);
   j->srv = srv;
+  j->kind = kind;
   j->msg = g_object_ref (msg);
   j->user = g_strdup (user);
   j->password = g_strdup (password);
   j->ip = g_strdup (ip ? ip : "?");
-  st = sig_db_prepare (srv->db, "SELECT pw_hash FROM officers WHERE id = ? AND disabled = 0", NULL);
+  st = sig_db_prepare (srv->db, kind->hash_sql, NULL);
   if (st != NULL)
     {
       sqlite3_bind_text (st, 1, user, -1, SQLITE_STATIC);
@@ -440,42 +456,81 @@ api_login (SigServer *srv, SoupServerMessage *msg)
   g_task_run_in_thread (task, login_thread);
 }
 
-static void
-api_logout (SigServer *srv, SoupServerMessage *msg)
+void
+sig_login_end (SigServer *srv, const SigLoginKind *kind, SoupServerMessage *msg, const char *user)
 {
-  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
-  const char *cookie = soup_message_headers_get_list (h, "Cookie");
-  g_autofree char *officer = require_officer (srv, msg, TRUE);
   g_autoptr (GHashTable) params = NULL;
-  g_autofree char *clear = NULL;
-  const char *value;
+  const char *value = session_cookie_value (soup_server_message_get_request_headers (msg), kind->cookie, &params);
+  g_autofree char *clear = NULL, *actor = g_strconcat (kind->actor, user, NULL);
+  JsonObject *o;
 
-  if (officer == NULL)
-    return;
-  params = soup_header_parse_semi_param_list (cookie);
-  value = g_hash_table_lookup (params, SIG_COOKIE);
   if (value != NULL)
     {
       g_autofree char *hash = tg_sha256_hex (value, strlen (value));
-      g_autoptr (sqlite3_stmt) st = sig_db_prepare (srv->db, "DELETE FROM logins WHERE id_hash = ?", NULL);
+      g_autofree char *sql = g_strdup_printf ("DELETE FROM %s WHERE id_hash = ?", kind->logins);
+      g_autoptr (sqlite3_stmt) st = sig_db_prepare (srv->db, sql, NULL);
       if (st != NULL)
         {
           sqlite3_bind_text (st, 1, hash, -1, SQLITE_STATIC);
           (void) sqlite3_step (st);
         }
     }
-  {
-    g_autofree char *actor = g_strconcat ("officer:", officer, NULL);
-    sig_audit (srv, "logout", actor, NULL);
-  }
-  clear = g_strdup_printf ("%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s", SIG_COOKIE,
+  sig_audit (srv, "logout", actor, NULL);
+  clear = g_strdup_printf ("%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s", kind->cookie,
                            srv->tls ? "; Secure" : "");
   soup_message_headers_append (soup_server_message_get_response_headers (msg), "Set-Cookie", clear);
-  {
-    JsonObject *o = json_object_new ();
-    json_object_set_boolean_member (o, "logged_out", TRUE);
-    sig_reply_json (msg, SOUP_STATUS_OK, o);
-  }
+  o = json_object_new ();
+  json_object_set_boolean_member (o, "logged_out", TRUE);
+  sig_reply_json (msg, SOUP_STATUS_OK, o);
+}
+
+/* The officer's part of the login reply: id, name, role, admin; NULL on a database error. */
+static JsonObject *
+officer_account_json (SigServer *srv, const char *id)
+{
+  g_autoptr (sqlite3_stmt) who = sig_db_prepare (srv->db, "SELECT name, role FROM officers WHERE id = ?", NULL);
+  JsonObject *officer;
+
+  if (who == NULL)
+    return NULL;
+  officer = json_object_new ();
+  json_object_set_string_member (officer, "id", id);
+  sqlite3_bind_text (who, 1, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (who) == SQLITE_ROW)
+    {
+      json_object_set_string_member (officer, "name", sig_col (who, 0));
+      json_object_set_string_member (officer, "role", sig_col (who, 1));
+      json_object_set_boolean_member (officer, "admin", sig_role_is_admin (sig_col (who, 1)));
+    }
+  return officer;
+}
+
+static void
+api_login (SigServer *srv, SoupServerMessage *msg)
+{
+  static const char *const allowed[] = { "username", "password", NULL };
+  g_autoptr (JsonObject) body = read_json_body (msg, SIG_MAX_BODY);
+  const char *user, *password;
+
+  if (body == NULL || !only_members (msg, body, allowed) || (user = string_member (msg, body, "username")) == NULL
+      || (password = string_member (msg, body, "password")) == NULL)
+    return;
+  if (strlen (user) > 64 || strlen (password) > 1024)
+    {
+      sig_reply_error (msg, SOUP_STATUS_BAD_REQUEST, NULL, "user name or password too long");
+      return;
+    }
+  sig_login_start (srv, &officer_login, msg, user, password);
+}
+
+static void
+api_logout (SigServer *srv, SoupServerMessage *msg)
+{
+  g_autofree char *officer = require_officer (srv, msg, TRUE);
+
+  if (officer == NULL)
+    return;
+  sig_login_end (srv, &officer_login, msg, officer);
 }
 
 static void
@@ -537,9 +592,8 @@ api_case_create (SigServer *srv, SoupServerMessage *msg, const char *officer)
   const char *name, *nid, *email, *serial, *action, *reason;
   gint64 days = 0;
   g_autofree char *serial_up = NULL, *case_id = NULL;
-  g_autoptr (sqlite3_stmt) st = NULL;
+  g_autoptr (GError) error = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  g_autoptr (GDateTime) dt = g_date_time_new_now_utc ();
 
   if (body == NULL || !only_members (msg, body, allowed))
     return;
@@ -617,45 +671,16 @@ api_case_create (SigServer *srv, SoupServerMessage *msg, const char *officer)
       sig_reply_error (msg, 500, NULL, "database busy");
       return;
     }
-  st = sig_db_prepare (srv->db,
-                       "INSERT INTO cases (id, holder_name, national_id, email, serial, action, reason,"
-                       " suspension_days, created_by, created_at)"
-                       " VALUES ('pending-' || hex(randomblob(8)), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       NULL);
-  if (st == NULL)
-    goto db_fail;
-  sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 2, nid, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 3, email, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 4, serial_up, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 5, action, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 6, reason, -1, SQLITE_STATIC);
-  if (days > 0)
-    sqlite3_bind_int64 (st, 7, days);
-  else
-    sqlite3_bind_null (st, 7);
-  sqlite3_bind_text (st, 8, officer, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 9, now);
-  if (sqlite3_step (st) != SQLITE_DONE)
-    goto db_fail;
-  g_clear_pointer (&st, sqlite3_finalize);
-  case_id = g_strdup_printf ("RA-%04d-%06" G_GINT64_FORMAT, g_date_time_get_year (dt),
-                             (gint64) sqlite3_last_insert_rowid (srv->db));
-  st = sig_db_prepare (srv->db, "UPDATE cases SET id = ? WHERE seq = ?", NULL);
-  if (st == NULL)
-    goto db_fail;
-  sqlite3_bind_text (st, 1, case_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 2, sqlite3_last_insert_rowid (srv->db));
-  if (sqlite3_step (st) != SQLITE_DONE || !sig_db_exec (srv->db, "COMMIT", NULL))
-    goto db_fail;
+  case_id = sig_db_insert_case (srv, name, nid, email, serial_up, action, reason, days, "teleconference", officer, now,
+                                &error);
+  if (case_id == NULL)
+    {
+      g_warning ("creating a case: %s", error->message);
+      sig_reply_error (msg, 500, NULL, "database error: %s", sqlite3_errmsg (srv->db));
+      return;
+    }
   g_message ("case %s created by %s", case_id, officer);
   sig_reply_json (msg, SOUP_STATUS_CREATED, sig_db_case_json (srv, case_id));
-  return;
-
-db_fail:
-  g_warning ("creating a case: %s", sqlite3_errmsg (srv->db));
-  sig_db_exec (srv->db, "ROLLBACK", NULL);
-  sig_reply_error (msg, 500, NULL, "database error: %s", sqlite3_errmsg (srv->db));
 }
 
 static JsonArray *
@@ -819,14 +844,33 @@ api_session_list (SigServer *srv, SoupServerMessage *msg, GHashTable *query)
   sig_reply_json (msg, SOUP_STATUS_OK, o);
 }
 
+void
+sig_reply_bundle_file (SoupServerMessage *msg, const char *path, const char *case_id)
+{
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMappedFile) mf = g_mapped_file_new (path, FALSE, &error);
+  g_autoptr (GBytes) bytes = NULL;
+  g_autofree char *disp = NULL;
+
+  if (mf == NULL)
+    {
+      sig_reply_error (msg, 500, NULL, "cannot read the bundle: %s", error->message);
+      return;
+    }
+  bytes = g_mapped_file_get_bytes (mf);
+  disp = g_strdup_printf ("attachment; filename=\"%s.tar\"", case_id);
+  soup_message_headers_replace (h, "Content-Disposition", disp);
+  soup_message_headers_replace (h, "Cache-Control", "no-store");
+  soup_message_headers_set_content_type (h, "application/x-tar", NULL);
+  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+}
+
 static void
 api_bundle (SigServer *srv, SoupServerMessage *msg, const char *session_id)
 {
   g_autoptr (sqlite3_stmt) st = sig_db_prepare (srv->db, "SELECT bundle, case_id FROM sessions WHERE id = ?", NULL);
-  g_autoptr (GMappedFile) mf = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) bytes = NULL;
-  g_autofree char *disp = NULL;
 
   if (st == NULL)
     {
@@ -844,19 +888,7 @@ api_bundle (SigServer *srv, SoupServerMessage *msg, const char *session_id)
       sig_reply_error (msg, SOUP_STATUS_NOT_FOUND, NULL, "session %s has no sealed bundle", session_id);
       return;
     }
-  mf = g_mapped_file_new (sig_col (st, 0), FALSE, &error);
-  if (mf == NULL)
-    {
-      sig_reply_error (msg, 500, NULL, "cannot read the bundle: %s", error->message);
-      return;
-    }
-  bytes = g_mapped_file_get_bytes (mf);
-  disp = g_strdup_printf ("attachment; filename=\"%s.tar\"", sig_col (st, 1));
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Content-Disposition", disp);
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control", "no-store");
-  soup_message_headers_set_content_type (soup_server_message_get_response_headers (msg), "application/x-tar", NULL);
-  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  sig_reply_bundle_file (msg, sig_col (st, 0), sig_col (st, 1));
 }
 
 /* ------------------------------------------------------------ routing */

@@ -135,13 +135,60 @@ JsonObject *sig_db_case_json (SigServer *srv, const char *case_id);
 JsonObject *sig_db_session_json (SigServer *srv, const char *session_id);
 const char *sig_col (sqlite3_stmt *st, int i);
 void sig_session_set_state (SigServer *srv, const char *session_id, const char *state);
+/* Inserts an account (officers, holders) into <@state_dir>/testigo.db with
+ * @insert_sql, whose five ? are @key, @v2, @v3, the argon2id hash of
+ * @password (10 to 1024 characters) and now; @what ("officer") names the
+ * account in the errors (TG_ERROR_EXISTS when @key is taken). */
+/* Inserts an open case, inside the caller's BEGIN IMMEDIATE: names it
+ * RA-<year>-<seq> and commits; NULL after a rollback. @suspension_days: 0
+ * for none. */
+char *sig_db_insert_case (SigServer *srv, const char *name, const char *nid, const char *email, const char *serial,
+                          const char *action, const char *reason, gint64 suspension_days, const char *channel,
+                          const char *by, gint64 created_at, GError **error);
+gboolean sig_db_add_account (const char *state_dir, const char *insert_sql, const char *what, const char *key,
+                             const char *v2, const char *v3, const char *password, GError **error);
 
 /* ---- HTTP (sig-http.c) ---- */
 void sig_http_setup (SigServer *srv);
 void sig_reply_json (SoupServerMessage *msg, guint status, JsonObject *obj);
 void sig_reply_error (SoupServerMessage *msg, guint status, const char *field, const char *fmt, ...)
   G_GNUC_PRINTF (4, 5);
+/* Replies 200 with the sealed bundle at @path as an attachment named
+ * @case_id.tar, or 500 when it cannot be read. */
+void sig_reply_bundle_file (SoupServerMessage *msg, const char *path, const char *case_id);
 char *sig_officer_from_cookie (SigServer *srv, SoupMessageHeaders *headers, char **csrf_out);
+
+/* What differs between the officer and the holder logins; sig-http.c runs both
+ * (rate limit, argon2 in a thread, cookie session with a CSRF token, audit). */
+typedef struct {
+  const char *who;           /* "officer", "holder": log lines and the login reply's member */
+  const char *fail_log;      /* prefix of the "login failed" log line: "", "holder " */
+  const char *account_key;   /* prefix of the account's rate-limit key: "account:", "holder:" */
+  const char *actor;         /* prefix of the audit actor: "officer:", "holder:" */
+  const char *cookie;        /* the session cookie's name */
+  const char *logins;        /* the sessions' table (id_hash, account, csrf, created, expires_at) */
+  const char *hash_sql;      /* pw_hash of the enabled account ?1 */
+  const char *session_sql;   /* account and csrf of the live session: ?1 id_hash, ?2 now */
+  const char *wrong;         /* 401 text of a failed login */
+  const char *no_session;    /* 401 text without a valid session */
+  /* the account's part of the login reply, NULL on a database error */
+  JsonObject *(*account_json) (SigServer *srv, const char *id);
+} SigLoginKind;
+
+/* The account behind the session cookie of @kind in @headers, or NULL; its CSRF token in @csrf_out. */
+char *sig_login_from_cookie (SigServer *srv, const SigLoginKind *kind, SoupMessageHeaders *headers,
+                             char **csrf_out);
+/* The account behind the request's cookie, or NULL after replying 401 (no
+ * valid session) or 403 (@state_changing without the right X-CSRF-Token). */
+char *sig_login_require (SigServer *srv, const SigLoginKind *kind, SoupServerMessage *msg,
+                         gboolean state_changing);
+/* Logs @user in with @password (already checked for size): replies 429 when
+ * rate-limited, else pauses @msg, verifies in a thread, sets the cookie and
+ * replies {who: account_json, csrf_token} or 401. */
+void sig_login_start (SigServer *srv, const SigLoginKind *kind, SoupServerMessage *msg, const char *user,
+                      const char *password);
+/* Logs @user out: drops the cookie's session, audits, clears the cookie, replies {logged_out}. */
+void sig_login_end (SigServer *srv, const SigLoginKind *kind, SoupServerMessage *msg, const char *user);
 
 /* the helpers of sig-http.c, for the other API files: each replies itself on failure */
 JsonObject *sig_read_json_body (SoupServerMessage *msg, gsize cap);
@@ -212,6 +259,12 @@ void sig_recorder_detach (SigRecorder *rec);
 /* ---- close and seal (sig-close.c) ---- */
 void sig_close_session (SigServer *srv, SoupServerMessage *msg, const char *session_id,
                         const char *officer_id, JsonObject *body);
+/* Sets a record's "outcome" (@result, @notes or "", completed at @ended, RFC
+ * 3339) and "retention" (the configured years from @end_ms). */
+void sig_record_add_outcome (SigServer *srv, JsonObject *r, const char *result, const char *notes, const char *ended,
+                             gint64 end_ms);
+/* The evidence folder name of a national ID: [A-Za-z0-9-], anything else as '_'. */
+char *sig_holder_dir_name (const char *national_id);
 gboolean sig_append_event_direct (const char *dir, JsonObject *event, GError **error);
 void sig_recover_sessions (SigServer *srv);
 

@@ -28,17 +28,6 @@ static const char *const visit_consent[] = {
 /* ------------------------------------------------------------ helpers */
 
 static char *
-holder_dir_name (const char *national_id)
-{
-  char *s = g_strdup (national_id);
-
-  for (char *p = s; *p; p++)
-    if (!g_ascii_isalnum (*p) && *p != '-')
-      *p = '_';
-  return s;
-}
-
-static char *
 new_id (const char *prefix)
 {
   g_autofree char *rnd = sig_random_token (12);
@@ -100,21 +89,7 @@ record_base (SigServer *srv, JsonObject *c, const char *channel, const char *off
   json_object_set_int_member (o, "duration_s", CLAMP ((ended_ms - started_ms) / 1000, 0, 86400));
   json_object_set_object_member (r, "session", o);
 
-  o = json_object_new ();
-  json_object_set_string_member (o, "result", result);
-  json_object_set_string_member (o, "notes", notes ? notes : "");
-  json_object_set_string_member (o, "completed_at", ended);
-  json_object_set_object_member (r, "outcome", o);
-
-  {
-    g_autoptr (GDateTime) end = g_date_time_new_from_unix_utc (ended_ms / 1000);
-    g_autoptr (GDateTime) del = g_date_time_add_years (end, srv->cfg->retention_years);
-    g_autofree char *d = g_date_time_format (del, "%Y-%m-%d");
-    o = json_object_new ();
-    json_object_set_int_member (o, "period_years", srv->cfg->retention_years);
-    json_object_set_string_member (o, "delete_after", d);
-    json_object_set_object_member (r, "retention", o);
-  }
+  sig_record_add_outcome (srv, r, result, notes, ended, ended_ms);
   return r;
 }
 
@@ -183,7 +158,7 @@ seal_record (SigServer *srv, JsonObject *record, GArray *docs, const char *dir, 
   g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
   g_autoptr (GArray) inputs = g_array_new (FALSE, TRUE, sizeof (BundleInput));
   g_autofree char *text = NULL, *record_path = g_build_filename (dir, "record.json", NULL);
-  g_autofree char *holder = holder_dir_name (s_member (h, "national_id"));
+  g_autofree char *holder = sig_holder_dir_name (s_member (h, "national_id"));
   g_autofree char *hdir = g_build_filename (srv->evidence_dir, holder, NULL);
   g_autofree char *root_pem = g_build_filename (srv->keys_dir, "root.pem", NULL);
   g_autoptr (TgAtomicFile) af = NULL;
@@ -354,11 +329,6 @@ void
 sig_visit_bundle (SigServer *srv, SoupServerMessage *msg, const char *visit_id)
 {
   g_autoptr (sqlite3_stmt) st = sig_db_prepare (srv->db, "SELECT bundle, case_id FROM visits WHERE id = ?", NULL);
-  g_autoptr (GMappedFile) mf = NULL;
-  g_autoptr (GBytes) bytes = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree char *disp = NULL;
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
 
   if (st == NULL)
     {
@@ -371,19 +341,7 @@ sig_visit_bundle (SigServer *srv, SoupServerMessage *msg, const char *visit_id)
       sig_reply_error (msg, SOUP_STATUS_NOT_FOUND, NULL, "no sealed visit %s", visit_id);
       return;
     }
-  mf = g_mapped_file_new (sig_col (st, 0), FALSE, &error);
-  if (mf == NULL)
-    {
-      sig_reply_error (msg, 500, NULL, "cannot read the bundle: %s", error->message);
-      return;
-    }
-  bytes = g_mapped_file_get_bytes (mf);
-  disp = g_strdup_printf ("attachment; filename=\"%s.tar\"", sig_col (st, 1));
-  soup_message_headers_replace (h, "Content-Disposition", disp);
-  soup_message_headers_replace (h, "Cache-Control", "no-store");
-  soup_message_headers_set_content_type (h, "application/x-tar", NULL);
-  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  sig_reply_bundle_file (msg, sig_col (st, 0), sig_col (st, 1));
 }
 
 /* POST /api/cases/{id}/visit — the officer records an in-person visit:
@@ -697,59 +655,6 @@ fail:
 /* ------------------------------------------------------------ portal */
 
 /* Inserts a case for the holder's own request; (transfer full) its id. */
-static char *
-insert_case (SigServer *srv, const char *name, const char *nid, const char *email, const char *serial,
-             const char *action, const char *reason, const char *channel, const char *by, GError **error)
-{
-  g_autoptr (sqlite3_stmt) st = NULL;
-  g_autoptr (GDateTime) dt = g_date_time_new_now_utc ();
-  g_autofree char *case_id = NULL;
-  gint64 seq;
-
-  if (!sig_db_exec (srv->db, "BEGIN IMMEDIATE", error))
-    return NULL;
-  st = sig_db_prepare (srv->db,
-                       "INSERT INTO cases (id, holder_name, national_id, email, serial, action, reason, channel, state,"
-                       " created_by, created_at) VALUES ('pending-' || hex(randomblob(8)), ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                       error);
-  if (st == NULL)
-    goto fail;
-  sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 2, nid, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 3, email, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 4, serial, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 5, action, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 6, reason, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 7, channel, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 8, by, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 9, g_get_real_time () / G_USEC_PER_SEC);
-  if (sqlite3_step (st) != SQLITE_DONE)
-    {
-      sig_db_set_error (srv->db, error, "case");
-      goto fail;
-    }
-  g_clear_pointer (&st, sqlite3_finalize);
-  seq = sqlite3_last_insert_rowid (srv->db);
-  case_id = g_strdup_printf ("RA-%04d-%06" G_GINT64_FORMAT, g_date_time_get_year (dt), seq);
-  st = sig_db_prepare (srv->db, "UPDATE cases SET id = ? WHERE seq = ?", error);
-  if (st == NULL)
-    goto fail;
-  sqlite3_bind_text (st, 1, case_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 2, seq);
-  if (sqlite3_step (st) != SQLITE_DONE)
-    {
-      sig_db_set_error (srv->db, error, "case");
-      goto fail;
-    }
-  if (!sig_db_exec (srv->db, "COMMIT", error))
-    goto fail;
-  return g_steal_pointer (&case_id);
-
-fail:
-  sig_db_exec (srv->db, "ROLLBACK", NULL);
-  return NULL;
-}
-
 static void
 set_case_state (SigServer *srv, const char *case_id, const char *state, const char *bundle)
 {
@@ -813,9 +718,10 @@ sig_ca_portal_revoke (SigServer *srv, SoupServerMessage *msg, const char *nid, c
       char *end = g_utf8_offset_to_pointer (reason_text, 4000);
       *end = '\0';
     }
-  case_id = insert_case (srv, cert->name ? cert->name : holder_name, nid,
-                         cert->email ? cert->email : holder_email, cert->serial, "revocation", reason_text, "portal", by,
-                         &error);
+  if (sig_db_exec (srv->db, "BEGIN IMMEDIATE", &error))
+    case_id = sig_db_insert_case (srv, cert->name ? cert->name : holder_name, nid,
+                                  cert->email ? cert->email : holder_email, cert->serial, "revocation", reason_text, 0,
+                                  "portal", by, g_get_real_time () / G_USEC_PER_SEC, &error);
   if (case_id == NULL)
     goto fail;
   c = sig_db_case_json (srv, case_id);
