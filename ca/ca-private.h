@@ -39,6 +39,7 @@ struct _CaStore {
   GHashTable *paths;       /* name → path (ca_store_get_path) */
   CaSigner *crl_signer;    /* loaded on first use */
   CaSigner *ocsp_signer;
+  sqlite3_stmt *ocsp_lookup; /* prepared once: OCSP answers one serial per lookup */
 };
 
 /* store.c */

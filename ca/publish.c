@@ -251,27 +251,39 @@ lookup (const char *serial_hex, CaRevokedEntry *entry, gpointer user_data)
 {
   Lookup *l = user_data;
   g_autofree char *serial = ca_serial_normalise (serial_hex);
-  g_autoptr (sqlite3_stmt) st = NULL;
+  sqlite3_stmt *st;
   const char *state;
+  CaCertStatus status = CA_STATUS_UNKNOWN;
 
   if (serial == NULL)
     return CA_STATUS_UNKNOWN;
-  st = ca_db_prepare (l->store, "SELECT state, revocation_time, reason, coalesce(invalidity_time, 0) FROM certs WHERE serial = ?1", NULL);
-  if (st == NULL)
+  if (l->store->ocsp_lookup == NULL)
+    l->store->ocsp_lookup = ca_db_prepare (l->store, "SELECT state, revocation_time, reason, coalesce(invalidity_time, 0)"
+                                                     " FROM certs WHERE serial = ?1", NULL);
+  if ((st = l->store->ocsp_lookup) == NULL)
     return CA_STATUS_UNKNOWN;
   ca_db_bind_text (st, 1, serial);
-  if (sqlite3_step (st) != SQLITE_ROW)
-    return CA_STATUS_UNKNOWN;
-  state = (const char *) sqlite3_column_text (st, 0);
-  if (g_strcmp0 (state, "valid") == 0 || (g_strcmp0 (state, "superseded") == 0 && !l->store->superseded_on_crl))
-    return CA_STATUS_GOOD;
-  entry->revocation_time = sqlite3_column_int64 (st, 1);
-  entry->reason = sqlite3_column_type (st, 2) == SQLITE_NULL ? CA_REASON_UNSPECIFIED : (CaReason) sqlite3_column_int (st, 2);
-  entry->invalidity_time = entry->reason == CA_REASON_KEY_COMPROMISE ? sqlite3_column_int64 (st, 3) : 0;
-  entry->hold_reject = entry->reason == CA_REASON_CERTIFICATE_HOLD;
-  g_ptr_array_add (l->keep, g_strdup (serial));
-  entry->serial_hex = g_ptr_array_index (l->keep, l->keep->len - 1);
-  return CA_STATUS_REVOKED;
+  if (sqlite3_step (st) == SQLITE_ROW)
+    {
+      state = (const char *) sqlite3_column_text (st, 0);
+      if (g_strcmp0 (state, "valid") == 0 || (g_strcmp0 (state, "superseded") == 0 && !l->store->superseded_on_crl))
+        status = CA_STATUS_GOOD;
+      else
+        {
+          entry->revocation_time = sqlite3_column_int64 (st, 1);
+          entry->reason = sqlite3_column_type (st, 2) == SQLITE_NULL ? CA_REASON_UNSPECIFIED
+                                                                     : (CaReason) sqlite3_column_int (st, 2);
+          entry->invalidity_time = entry->reason == CA_REASON_KEY_COMPROMISE ? sqlite3_column_int64 (st, 3) : 0;
+          entry->hold_reject = entry->reason == CA_REASON_CERTIFICATE_HOLD;
+          g_ptr_array_add (l->keep, g_strdup (serial));
+          entry->serial_hex = g_ptr_array_index (l->keep, l->keep->len - 1);
+          status = CA_STATUS_REVOKED;
+        }
+    }
+  /* reset at once: a statement left mid-step would hold a read snapshot */
+  sqlite3_reset (st);
+  sqlite3_clear_bindings (st);
+  return status;
 }
 
 GBytes *

@@ -634,6 +634,7 @@ ca_store_free (CaStore *store)
 {
   if (store == NULL)
     return;
+  g_clear_pointer (&store->ocsp_lookup, sqlite3_finalize);
   if (store->db)
     sqlite3_close_v2 (store->db);
   g_clear_pointer (&store->audit, ca_audit_close);
