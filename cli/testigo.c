@@ -419,8 +419,8 @@ usage (FILE *out)
   fprintf (out,
            "usage: testigo COMMAND ...\n"
            "  keys init DIR                      create the development PKI\n"
-           "  seal --keys DIR --record R --recording F ... --out B.tar\n"
-           "                                     seal an evidence bundle\n"
+           "  seal --keys DIR --record R (--recording F | --document NAME=F) ... --out B.tar\n"
+           "                                     seal an evidence bundle (documents: other channels than video)\n"
            "  verify --ca-file ROOT.pem B.tar    verify a bundle (0 passed, 1 failed, 2 indeterminate)\n"
            "  inspect B.tar                      list what a bundle holds\n"
            "  tsa serve --keys DIR --listen A:P  run the built-in RFC 3161 TSA over HTTP\n"
@@ -430,7 +430,8 @@ usage (FILE *out)
            "                                     add a holder's portal account\n"
            "  ca …                               certificate lifecycle behind the evidence gate (testigo ca --help)\n"
            "  intake MESSAGE.eml                 read a signed e-mail request (S/MIME)\n"
-           "  audit verify LOG                   check the hash-chained audit log\n"
+           "  audit verify LOG --ca-file ROOT.pem check the hash-chained audit log (0 intact, 1 altered)\n"
+           "  audit append|stamp LOG …           add an entry / time-stamp the head (testigo audit --help)\n"
            "  version                            print the version\n"
            "Each command takes --help. Exit codes: see testigo(1).\n");
 }

@@ -15,13 +15,21 @@ ninja -C build
 state=${TESTIGO_STATE_DIR:-$PWD/testigo-state}
 mkdir -p "$state"
 chmod 0700 "$state"
-pwfile="$state/initial-officer-password"
-if [ ! -f "$pwfile" ]; then
-  # First start: an officer "admin" with a random password, kept 0600 in the state dir.
-  (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$pwfile")
-  build/cli/testigo officer add admin --name "Administrator" --password-file "$pwfile" --state-dir "$state" \
+# First start: a registration officer "admin" (runs sessions and visits) and a
+# CA administrator "ca-admin" (applies suspensions, reactivations, revocations;
+# an account is never both), each with a random password kept 0600 here.
+add_account() { # id, name, role, password file
+  [ -f "$4" ] && return 0
+  (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$4")
+  build/cli/testigo officer add "$1" --name "$2" --role "$3" --password-file "$4" --state-dir "$state" \
     || { rc=$?; [ "$rc" = 7 ] || exit "$rc"; }
-fi
-echo "Officer console: http://127.0.0.1:8080/officer.html  (user: admin, password in $pwfile)"
-echo "More officers: build/cli/testigo officer add NAME --state-dir $state"
+}
+pwfile="$state/initial-officer-password"
+adminfile="$state/initial-ca-admin-password"
+add_account admin "Registration officer" officer "$pwfile"
+add_account ca-admin "CA administrator" admin "$adminfile"
+echo "Officer console: http://127.0.0.1:8080/officer.html  (user: admin, password in $pwfile;"
+echo "  CA administrator: ca-admin, password in $adminfile)"
+echo "Holder portal: http://127.0.0.1:8080/holder.html  (accounts: build/cli/testigo holder add ID --name N --email E --state-dir $state)"
+echo "More officers: build/cli/testigo officer add NAME [--role admin] --state-dir $state"
 exec build/signaling/testigod --state-dir "$state" "$@"
