@@ -29,10 +29,13 @@ import sys
 import tarfile
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tap  # noqa: E402  (tests/tap.py)
+from tap import Fail, add, check, test  # noqa: E402,F401
 
 # ------------------------------------------------------------------ setup
 
@@ -62,15 +65,6 @@ SMALL = None            # a bundle with a small recording, for byte sweeps
 STILLS = ("doc-front.png", "doc-back.png", "face.png")
 TSA_PROC = None
 TSA_PORT = None
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
 
 
 def rfc3339(t):
@@ -351,18 +345,6 @@ def signed_data_fields(buf, ci=0):
 
 # ------------------------------------------------------------ TAP runner
 
-TESTS = []
-
-
-def test(name):
-    def deco(fn):
-        TESTS.append((name, fn))
-        return fn
-    return deco
-
-
-def add(name, fn):
-    TESTS.append((name, fn))
 
 
 def parallel(fn, items, workers=4):
@@ -1812,42 +1794,7 @@ def setup():
 
 
 def main():
-    t0 = time.time()
-    try:
-        setup()
-    except Exception as e:
-        print(f"Bail out! setup failed: {e}")
-        traceback.print_exc(file=sys.stdout)
-        return 1
-    print(f"1..{len(TESTS)}", flush=True)
-    failed = 0
-    try:
-        for i, (name, fn) in enumerate(TESTS, 1):
-            t = time.time()
-            try:
-                fn()
-                print(f"ok {i} - {name}")
-            except Exception as e:
-                failed += 1
-                print(f"not ok {i} - {name}")
-                msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-                for line in msg.splitlines():
-                    print(f"#   {line}")
-            if time.time() - t > 10:
-                print(f"#   ({time.time() - t:.1f} s)")
-            sys.stdout.flush()
-    finally:
-        stop_tsa()
-        if os.environ.get("TESTIGO_KEEP_TMP"):
-            print(f"# work directory kept: {WORK}")
-        else:
-            for root, dirs, _files in os.walk(WORK):      # extracted bags are read-only
-                for d in dirs:
-                    if not os.path.islink(os.path.join(root, d)):
-                        os.chmod(os.path.join(root, d), 0o755)
-            shutil.rmtree(WORK, ignore_errors=True)
-    print(f"# {len(TESTS)} cases, {failed} failed, {time.time() - t0:.1f} s")
-    return 1 if failed else 0
+    return tap.run(setup, lambda: WORK, teardown=stop_tsa)
 
 
 if __name__ == "__main__":

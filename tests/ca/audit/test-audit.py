@@ -26,8 +26,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import tap  # noqa: E402  (tests/tap.py)
+from tap import Fail, add, check, test  # noqa: E402,F401
 
 if len(sys.argv) == 3:
     TESTIGO, SRC = sys.argv[1:3]
@@ -44,15 +46,6 @@ KA = KB = None           # development PKIs: A is the TSA's, B is not trusted
 BASE = None              # the reference log
 N_PER_PROC = 40          # appends per concurrent process
 LINE = re.compile(r'^(.*),"prev":"([0-9a-f]{64})","hash":"([0-9a-f]{64})"\}$')
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
 
 
 def path(*parts):
@@ -172,15 +165,6 @@ def ana9(lines):
 
 
 # ------------------------------------------------------------ TAP runner
-
-TESTS = []
-
-
-def test(name):
-    def deco(fn):
-        TESTS.append((name, fn))
-        return fn
-    return deco
 
 
 # ================================================================= cases
@@ -607,34 +591,7 @@ def setup():
 
 
 def main():
-    t0 = time.time()
-    try:
-        setup()
-    except Exception as e:
-        print(f"Bail out! setup failed: {e}")
-        traceback.print_exc(file=sys.stdout)
-        return 1
-    print(f"1..{len(TESTS)}", flush=True)
-    failed = 0
-    try:
-        for i, (name, fn) in enumerate(TESTS, 1):
-            try:
-                fn()
-                print(f"ok {i} - {name}")
-            except Exception as e:
-                failed += 1
-                print(f"not ok {i} - {name}")
-                msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-                for line in msg.splitlines():
-                    print(f"#   {line}")
-            sys.stdout.flush()
-    finally:
-        if os.environ.get("TESTIGO_KEEP_TMP"):
-            print(f"# work directory kept: {WORK}")
-        else:
-            shutil.rmtree(WORK, ignore_errors=True)
-    print(f"# {len(TESTS)} cases, {failed} failed, {time.time() - t0:.1f} s")
-    return 1 if failed else 0
+    return tap.run(setup, lambda: WORK)
 
 
 if __name__ == "__main__":

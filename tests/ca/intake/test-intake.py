@@ -21,12 +21,14 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import tap  # noqa: E402  (tests/tap.py)
+from tap import Fail, add, check, test  # noqa: E402,F401
 
 if len(sys.argv) == 2:
     TESTIGO = sys.argv[1]
@@ -43,18 +45,6 @@ EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_CRYPTO, EXIT_REFUSED = 0, 3, 4, 6, 9
 MAX_MESSAGE = 4 * 1024 * 1024
 
 WORK = None
-TESTS = []
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
 def path(*parts):
     return os.path.join(WORK, *parts)
 
@@ -200,10 +190,6 @@ def expect_refused(data, code, pattern, *extra, ca=None):
     check(p.stdout == b"", f"a refusal printed on stdout: {p.stdout[:200]!r}")
     check(re.search(pattern, err) is not None, f"expected /{pattern}/ in the message, got: {err.strip()}")
     check(err.startswith("testigo intake: "), f"message not prefixed: {err.strip()}")
-
-
-def add(name, fn):
-    TESTS.append((name, fn))
 
 
 # ------------------------------------------------------------------ accepted
@@ -581,34 +567,7 @@ def setup():
 
 
 def main():
-    t0 = time.time()
-    try:
-        setup()
-    except Exception as e:
-        print(f"Bail out! setup failed: {e}")
-        traceback.print_exc(file=sys.stdout)
-        return 1
-    print(f"1..{len(TESTS)}", flush=True)
-    failed = 0
-    try:
-        for i, (name, fn) in enumerate(TESTS, 1):
-            try:
-                fn()
-                print(f"ok {i} - {name}")
-            except Exception as e:
-                failed += 1
-                print(f"not ok {i} - {name}")
-                msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-                for line in msg.splitlines():
-                    print(f"#   {line}")
-            sys.stdout.flush()
-    finally:
-        if os.environ.get("TESTIGO_KEEP_TMP"):
-            print(f"# work directory kept: {WORK}")
-        else:
-            shutil.rmtree(WORK, ignore_errors=True)
-    print(f"# {len(TESTS)} cases, {failed} failed, {time.time() - t0:.1f} s")
-    return 1 if failed else 0
+    return tap.run(setup, lambda: WORK)
 
 
 if __name__ == "__main__":

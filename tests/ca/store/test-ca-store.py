@@ -23,7 +23,10 @@ import sys
 import tarfile
 import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import tap  # noqa: E402  (tests/tap.py)
+from tap import Fail, add, check, test  # noqa: E402,F401
 
 if len(sys.argv) >= 2:
     TESTIGO = os.path.abspath(sys.argv[1])
@@ -48,15 +51,6 @@ IDS = {}                  # label -> national id
 SEQ = [0]
 
 SANITIZER = re.compile(rb"runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer|WARNING: AddressSanitizer")
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
 
 
 def rfc3339(t):
@@ -220,15 +214,6 @@ def setup():
                        ("e", "V-10000005"), ("f", "V-10000006"), ("g", "V-10000007"), ("h", "V-10000008")):
         issue(label, "Holder " + label, nid, f"{label}@example.ve")
 
-
-TESTS = []
-
-
-def test(name):
-    def deco(fn):
-        TESTS.append((name, fn))
-        return fn
-    return deco
 
 
 # ------------------------------------------------------------- the store
@@ -823,37 +808,7 @@ def _():
 
 
 def main():
-    t0 = time.time()
-    try:
-        setup()
-    except Exception as e:
-        print(f"Bail out! setup failed: {e}")
-        traceback.print_exc(file=sys.stdout)
-        return 1
-    print(f"1..{len(TESTS)}", flush=True)
-    failed = 0
-    try:
-        for i, (name, fn) in enumerate(TESTS, 1):
-            t = time.time()
-            try:
-                fn()
-                print(f"ok {i} - {name}", flush=True)
-                if time.time() - t > 10:
-                    print(f"#   ({time.time() - t:.1f} s)", flush=True)
-            except Exception as e:
-                failed += 1
-                print(f"not ok {i} - {name}")
-                msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-                for line in msg.splitlines():
-                    print(f"#   {line}")
-                sys.stdout.flush()
-    finally:
-        if os.environ.get("TESTIGO_KEEP_TMP"):
-            print(f"# work directory kept: {WORK}")
-        else:
-            shutil.rmtree(WORK, ignore_errors=True)
-    print(f"# {len(TESTS)} cases, {failed} failed, {time.time() - t0:.1f} s")
-    return 1 if failed else 0
+    return tap.run(setup, lambda: WORK)
 
 
 if __name__ == "__main__":
