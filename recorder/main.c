@@ -120,13 +120,15 @@ main (int argc, char **argv)
 {
   g_autofree char *dir = NULL, *sid = NULL, *stun = NULL, *turn = NULL;
   gboolean loopback = FALSE;
-  int segment_ms = 0, keyframe_ms = 0;
+  int segment_ms = 0, keyframe_ms = 0, jitter_ms = 0;
   GOptionEntry entries[] = {
     { "session-dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "session directory (exists)", "DIR" },
     { "session-id", 0, 0, G_OPTION_ARG_STRING, &sid, "session id", "ID" },
     { "stun", 0, 0, G_OPTION_ARG_STRING, &stun, "STUN server (stun://host:port)", "URL" },
     { "turn", 0, 0, G_OPTION_ARG_STRING, &turn, "TURN server (turn://user:pass@host:port)", "URL" },
     { "loopback", 0, 0, G_OPTION_ARG_NONE, &loopback, "gather ICE candidates on 127.0.0.1", NULL },
+    { "jitter-buffer-ms", 0, 0, G_OPTION_ARG_INT, &jitter_ms,
+      "hold packets in rtpbin's jitter buffer for MS (0, the default: pass them on as they arrive)", "MS" },
     { "segment-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &segment_ms, "hash-chain interval", "MS" },
     { "keyframe-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &keyframe_ms, "keyframe request interval", "MS" },
     { NULL },
@@ -139,11 +141,12 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_add_group (ctx, gst_init_get_option_group ());
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || dir == NULL || sid == NULL || argc != 1
-      || segment_ms < 0 || segment_ms > 5000 || keyframe_ms < 0)
+      || segment_ms < 0 || segment_ms > 5000 || keyframe_ms < 0
+      || jitter_ms < 0 || jitter_ms > REC_JITTER_BUFFER_MAX_MS)
     {
       fprintf (stderr, "testigo-recorder: %s\nusage: testigo-recorder --session-dir DIR --session-id ID "
-                       "[--stun URL] [--turn URL] [--loopback]\n",
-               error ? error->message : "bad arguments");
+                       "[--stun URL] [--turn URL] [--loopback] [--jitter-buffer-ms 0..%d]\n",
+               error ? error->message : "bad arguments", REC_JITTER_BUFFER_MAX_MS);
       return EXIT_USAGE;
     }
   gst_init (NULL, NULL);
@@ -154,6 +157,7 @@ main (int argc, char **argv)
   opts.loopback = loopback;
   opts.segment_interval_ms = (guint) segment_ms;
   opts.keyframe_interval_ms = (guint) keyframe_ms;
+  opts.jitter_buffer_ms = (guint) jitter_ms;
 
   app.loop = g_main_loop_new (NULL, FALSE);
   app.buf = g_string_new (NULL);

@@ -113,6 +113,7 @@ struct _RecSession {
   char *stun, *turn;
   gboolean loopback;
   gint64 segment_us, keyframe_us;
+  guint jitter_ms;          /* 0: rec-forward.c in place of rtpbin's jitter buffer */
   RecEmitFunc emit;
   gpointer emit_data;
   GMutex emit_lock;
@@ -377,6 +378,39 @@ make (const char *factory, GError **error)
   if (e == NULL)
     g_set_error (error, REC_ERROR, REC_ERROR_PIPELINE, "GStreamer element %s is missing", factory);
   return e;
+}
+
+static GstElement *
+request_forwarder (GstElement *rtpbin, guint session, gpointer user_data)
+{
+  return rec_forward_new ();
+}
+
+/* What stands between a webrtcbin's RTP session and its src pads: by default
+ * rec-forward.c (packets go on as they arrive, in the receiving thread);
+ * with a jitter buffer configured, rtpbin's own with that latency. */
+static gboolean
+use_jitter_buffer (RecSession *s, GstElement *webrtc, GError **error)
+{
+  GstElement *rtpbin;
+
+  if (s->jitter_ms > 0)
+    {
+      g_object_set (webrtc, "latency", s->jitter_ms, NULL);
+      return TRUE;
+    }
+  /* webrtcbin 1.22 names its rtpbin "rtpbin" and exposes no other handle. */
+  rtpbin = gst_bin_get_by_name (GST_BIN (webrtc), "rtpbin");
+  if (rtpbin == NULL || g_signal_lookup ("request-jitterbuffer", G_OBJECT_TYPE (rtpbin)) == 0)
+    {
+      g_clear_object (&rtpbin);
+      g_set_error (error, REC_ERROR, REC_ERROR_PIPELINE,
+                   "webrtcbin has no rtpbin with request-jitterbuffer (GStreamer 1.18 or later needed)");
+      return FALSE;
+    }
+  g_signal_connect (rtpbin, "request-jitterbuffer", G_CALLBACK (request_forwarder), NULL);
+  gst_object_unref (rtpbin);
+  return TRUE;
 }
 
 /* ------------------------------------------------------------- keyframes */
@@ -1438,6 +1472,12 @@ handle_offer (RecSession *s, Party party, const char *sdp_text, GError **error)
       return FALSE;
     }
   g_object_set (peer->webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, NULL);
+  if (!use_jitter_buffer (s, peer->webrtc, error))
+    {
+      gst_object_unref (gst_object_ref_sink (peer->webrtc));
+      g_free (peer);
+      return FALSE;
+    }
   if (s->stun)
     g_object_set (peer->webrtc, "stun-server", s->stun, NULL);
   if (s->turn)
@@ -2032,6 +2072,7 @@ rec_session_new (const RecOptions *opts, RecEmitFunc emit, gpointer user_data, G
   s->loopback = opts->loopback;
   s->segment_us = (gint64) CLAMP (opts->segment_interval_ms ? opts->segment_interval_ms : 2000, 100, 5000) * 1000;
   s->keyframe_us = (gint64) (opts->keyframe_interval_ms ? opts->keyframe_interval_ms : 3000) * 1000;
+  s->jitter_ms = MIN (opts->jitter_buffer_ms, REC_JITTER_BUFFER_MAX_MS);
   s->emit = emit;
   s->emit_data = user_data;
   s->done_parts = json_array_new ();

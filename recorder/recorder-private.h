@@ -33,6 +33,13 @@ G_DECLARE_FINAL_TYPE (RecInsulator, rec_insulator, REC, INSULATOR, GstElement)
 /** rec_insulator_new: (transfer floating) a pass-through that returns OK upstream whatever happens downstream. */
 GstElement *rec_insulator_new (const char *session_id);
 
+/* ---- rec-forward.c: in place of rtpbin's jitter buffer, no thread ---- */
+
+#define REC_TYPE_FORWARD (rec_forward_get_type ())
+G_DECLARE_FINAL_TYPE (RecForward, rec_forward, REC, FORWARD, GstElement)
+/** rec_forward_new: (transfer floating) passes RTP packets on as they arrive. */
+GstElement *rec_forward_new (void);
+
 /* ---- events.jsonl: append-only, one fsync'ed line per event ---- */
 
 typedef struct _RecLog RecLog;

@@ -30,6 +30,9 @@ typedef enum {
   REC_ERROR_NOSPACE,   /* the disk is full: writing stopped */
 } RecError;
 
+/** Largest RecOptions.jitter_buffer_ms. */
+#define REC_JITTER_BUFFER_MAX_MS 2000
+
 /** Largest control line accepted on stdin, newline excluded. */
 #define REC_CONTROL_MAX_LINE ((gsize) 64 * 1024)
 
@@ -44,6 +47,10 @@ typedef enum {
  * @segment_interval_ms: how often written bytes are made durable and chained
  *   (0: 2000 ms; at most 5000 ms).
  * @keyframe_interval_ms: periodic keyframe request (0: 3000 ms).
+ * @jitter_buffer_ms: 0 (the default): received RTP packets are relayed and
+ *   recorded as they arrive, in the receiving thread (rec-forward.c); N > 0
+ *   (at most 2000): through rtpbin's jitter buffer with N ms of latency, which
+ *   reorders late packets at the cost of a thread hop per packet and N ms.
  */
 typedef struct {
   const char *session_dir;
@@ -53,6 +60,7 @@ typedef struct {
   gboolean loopback;
   guint segment_interval_ms;
   guint keyframe_interval_ms;
+  guint jitter_buffer_ms;
 } RecOptions;
 
 /**

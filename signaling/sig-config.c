@@ -161,6 +161,8 @@ load_key_file (SigConfig *c, const char *path, GError **error)
       || !kf_int (kf, "sessions", "heartbeat-timeout", &c->heartbeat_timeout, 2, 900, error)
       || !kf_int (kf, "sessions", "stop-timeout", &c->stop_timeout, 1, 600, error)
       || !kf_string (kf, "recorder", "path", &c->recorder, error)
+      /* testigo-recorder --jitter-buffer-ms takes 0..2000 (REC_JITTER_BUFFER_MAX_MS) */
+      || !kf_int (kf, "recorder", "jitter-buffer-ms", &c->recorder_jitter_ms, 0, 2000, error)
       || !kf_list (kf, "ice", "stun", &c->stun, error) || !kf_list (kf, "ice", "turn", &c->turn, error)
       || !kf_string (kf, "ice", "turn-username", &c->turn_username, error)
       || !kf_string (kf, "ice", "turn-credential", &c->turn_credential, error)

@@ -37,6 +37,7 @@ struct _SigConfig {
   char *tls_cert, *tls_key;
   char *recorder;
   gboolean recorder_loopback;
+  int recorder_jitter_ms;    /* 0: packets relayed and recorded as they arrive */
   char **stun;               /* stun:host:port */
   char **turn;               /* turn:host:port?transport=udp */
   char *turn_username, *turn_credential;

@@ -389,6 +389,11 @@ sig_recorder_start (SigLive *live, GError **error)
     }
   if (cfg->recorder_loopback)
     g_ptr_array_add (argv, g_strdup ("--loopback"));
+  if (cfg->recorder_jitter_ms > 0)
+    {
+      g_ptr_array_add (argv, g_strdup ("--jitter-buffer-ms"));
+      g_ptr_array_add (argv, g_strdup_printf ("%d", cfg->recorder_jitter_ms));
+    }
   g_ptr_array_add (argv, NULL);
 
   rec = g_new0 (SigRecorder, 1);

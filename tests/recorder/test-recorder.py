@@ -8,6 +8,10 @@ over its stdin/stdout protocol, as testigod drives it. TAP output.
                           sealed bundle verifies (TOTAL-PASSED)
   test-recorder.py kill   SIGKILL mid-call: the partial recording decodes and
                           its sealed bundle verifies (unchained tail allowed)
+  test-recorder.py jitter  where received packets wait: by default nowhere
+                          (no rtpjitterbuffer thread, packets go on as they
+                          arrive); with --jitter-buffer-ms 200 in rtpbin's jitter
+                          buffer; both relay and record all four tracks
   test-recorder.py keyframe
                           keyframe-request forwarding alone: a receiving peer's
                           PLI reaches the sending peer, with the sender's own
@@ -422,6 +426,62 @@ def test_recvonly(w):
     ok(rc == 0 and "PASSED" in out, "the sealed recording verifies", out)
 
 
+def thread_names(pid):
+    names = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return names
+
+
+def test_jitter(w):
+    """The default relays and records packets as they arrive (rec-forward.c in
+    place of rtpbin's jitter buffer); --jitter-buffer-ms N brings the jitter
+    buffer back. Either way both directions are relayed and the four tracks
+    recorded, decoding to EOS over about the length of the call."""
+    r = subprocess.run([RECORDER, "--session-dir", w, "--session-id", "x", "--jitter-buffer-ms", "2001"],
+                       capture_output=True, text=True, timeout=30)
+    ok(r.returncode == 2 and "--jitter-buffer-ms 0..2000" in r.stderr, "--jitter-buffer-ms 2001: usage error",
+       r.stderr)
+    media = harness.make_media(os.path.join(w, "media.webm"))
+    for label, extra, want_jb in (("default", (), False), ("jitter buffer 200 ms", ("--jitter-buffer-ms", "200"), True)):
+        wd = harness.tempdir_in(w, "jb-")
+        s = harness.Session(RECORDER, PEER, media, wd, session_id="s-jb", extra_args=extra)
+        try:
+            ok(s.wait_for(is_type("ready"), 10) is not None, "%s: ready" % label)
+            s.join("officer")
+            time.sleep(0.5)
+            s.join("signatory")
+            ok(s.wait_for(is_type("first-keyframe", peer="signatory"), 15) is not None,
+               "%s: signatory video recorded" % label)
+            t0 = time.monotonic()
+            time.sleep(4)
+            names = thread_names(s.rec.p.pid)
+            jb = [x for x in names if x.startswith("rtpjitterbuffer")]
+            ok(bool(jb) == want_jb, "%s: %s rtpjitterbuffer threads" % (label, len(jb) if jb else "no"),
+               " ".join(sorted(names)))
+            off, sig = s.peer_stats("officer"), s.peer_stats("signatory")
+            ok(min(off.get("video_frames", 0), sig.get("video_frames", 0)) > 20
+               and min(off.get("audio_buffers", 0), sig.get("audio_buffers", 0)) > 50,
+               "%s: both directions relayed (officer %s, signatory %s)" % (label, off, sig))
+            stopped, rc = s.stop()
+            call_ms = (time.monotonic() - t0) * 1000
+            ok(stopped is not None and rc == 0, "%s: stopped, exit 0" % label, stopped)
+        finally:
+            s.kill_all()
+        rc, info, err = check_recording(os.path.join(s.dir, "recording-1.mkv"))
+        ok(rc == 0 and info.get("video_tracks") == 2 and info.get("audio_tracks") == 2
+           and min(info.get("video_frames", [0])) > 20,
+           "%s: the four tracks decode to EOS %s" % (label, json.dumps(info)), err)
+        # timestamps: arrival times (default) or the jitter buffer's, the part
+        # lasts from the first keyframe to the stop: more than the 4 s waited
+        ok(4000 <= info.get("duration_ms", 0) <= call_ms + 2000,
+           "%s: recorded %s ms for a call of %d ms after the first keyframe" % (label, info.get("duration_ms"), call_ms))
+
+
 # Runs the recorder with its session directory on a tiny tmpfs in a private
 # mount namespace; when it exits, the directory is copied out for the checks.
 DISKFULL_WRAP = 'mount -t tmpfs -o size=%dk tmpfs "$0" || exit 97; "$@"; rc=$?; cp -a "$0/." "$0.out/"; exit $rc'
@@ -473,7 +533,8 @@ def main():
     w = harness.tempdir("testigo-rec-%s-" % which)
     try:
         {"call": test_call, "kill": test_kill, "diskfull": test_diskfull, "protocol": test_protocol,
-         "recvonly": test_recvonly, "keyframe": test_keyframe}[which](w)
+         "recvonly": test_recvonly, "keyframe": test_keyframe,
+         "jitter": test_jitter}[which](w)
     except Exception as e:  # report, do not hide
         import traceback
         ok(False, "test ran to the end", traceback.format_exc() + str(e))

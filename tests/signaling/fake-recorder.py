@@ -13,6 +13,7 @@ ap.add_argument("--session-id", required=True)
 ap.add_argument("--stun", action="append", default=[])
 ap.add_argument("--turn", action="append", default=[])
 ap.add_argument("--loopback", action="store_true")
+ap.add_argument("--jitter-buffer-ms", type=int, choices=range(0, 2001), metavar="0..2000")
 args = ap.parse_args()
 d = args.session_dir
 with open(os.path.join(d, "recorder.pid"), "w") as f:

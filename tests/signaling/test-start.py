@@ -46,6 +46,12 @@ class Start(unittest.TestCase):
         r = self.run_testigod("--config", conf)
         self.assertEqual(r.returncode, 3)
         self.assertIn("join-ttl", r.stderr)
+        for bad in ("2001", "-1", "200ms"):
+            with open(conf, "w") as f:
+                f.write("[recorder]\njitter-buffer-ms=%s\n" % bad)
+            r = self.run_testigod("--config", conf)
+            self.assertEqual(r.returncode, 3, bad)
+            self.assertIn("[recorder] jitter-buffer-ms: an integer from 0 to 2000", r.stderr)
 
     def test_tls_off_loopback(self):
         key, cert = os.path.join(self.tmp, "k.pem"), os.path.join(self.tmp, "c.pem")
@@ -105,6 +111,30 @@ class Start(unittest.TestCase):
             w.send({"type": "hello", "role": "officer", "session": s["id"]})
             self.assertEqual(w.expect("hello")["ice_servers"][0]["urls"],
                              ["stun:a.example:3478", "stun:b.example:3478"])
+            w.kill()
+        finally:
+            srv.stop()
+
+    def test_recorder_jitter_buffer_reaches_the_recorder(self):
+        conf = os.path.join(self.tmp, "testigo.conf")
+        with open(conf, "w") as f:
+            f.write("[recorder]\njitter-buffer-ms=150\n")
+        srv = Server(tmp=self.tmp, args=("--config", conf))
+        try:
+            self.assertEqual(srv.login()[0], 200)
+            s = srv.new_session(srv.new_case()["id"])
+            w = srv.ws(officer=True)
+            w.send({"type": "hello", "role": "officer", "session": s["id"]})
+            w.expect("hello")
+            args_path = os.path.join(srv.state, "sessions", s["id"], "recorder.args")
+            for _ in range(50):
+                if os.path.exists(args_path):
+                    break
+                time.sleep(0.1)
+            with open(args_path) as f:
+                args = json.load(f)
+            i = args.index("--jitter-buffer-ms")
+            self.assertEqual(args[i + 1], "150")
             w.kill()
         finally:
             srv.stop()

@@ -318,6 +318,7 @@ class IceConfig(ServerTest):
             args = json.load(f)
         self.assertIn("stun://stun.example.org:3478", args)
         self.assertIn("turn://u%40x:p%3Aw@turn.example.org:3478?transport=udp", args)
+        self.assertNotIn("--jitter-buffer-ms", args)  # default: packets go on as they arrive
 
 
 if __name__ == "__main__":
