@@ -95,14 +95,7 @@ rec_forward_get_property (GObject *object, guint id, GValue *value, GParamSpec *
 static void
 rec_forward_init (RecForward *self)
 {
-  self->sinkpad = gst_pad_new_from_static_template (&sink_templ, "sink");
-  gst_pad_set_chain_function (self->sinkpad, rec_forward_chain);
-  GST_PAD_SET_PROXY_CAPS (self->sinkpad);
-  GST_PAD_SET_PROXY_ALLOCATION (self->sinkpad);
-  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
-  self->srcpad = gst_pad_new_from_static_template (&src_templ, "src");
-  GST_PAD_SET_PROXY_CAPS (self->srcpad);
-  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  rec_passthrough_pads (GST_ELEMENT (self), rec_forward_chain, NULL, &self->sinkpad, &self->srcpad);
 }
 
 static void

@@ -43,18 +43,29 @@ rec_insulator_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
   return TRUE;
 }
 
+void
+rec_passthrough_pads (GstElement *element, GstPadChainFunction chain, GstPadEventFunction event,
+                      GstPad **sinkpad, GstPad **srcpad)
+{
+  GstElementClass *klass = GST_ELEMENT_GET_CLASS (element);
+
+  *sinkpad = gst_pad_new_from_template (gst_element_class_get_pad_template (klass, "sink"), "sink");
+  gst_pad_set_chain_function (*sinkpad, chain);
+  if (event != NULL)
+    gst_pad_set_event_function (*sinkpad, event);
+  GST_PAD_SET_PROXY_CAPS (*sinkpad);
+  GST_PAD_SET_PROXY_ALLOCATION (*sinkpad);
+  gst_element_add_pad (element, *sinkpad);
+  *srcpad = gst_pad_new_from_template (gst_element_class_get_pad_template (klass, "src"), "src");
+  GST_PAD_SET_PROXY_CAPS (*srcpad);
+  gst_element_add_pad (element, *srcpad);
+}
+
 static void
 rec_insulator_init (RecInsulator *self)
 {
-  self->sinkpad = gst_pad_new_from_static_template (&sink_templ, "sink");
-  gst_pad_set_chain_function (self->sinkpad, rec_insulator_chain);
-  gst_pad_set_event_function (self->sinkpad, rec_insulator_sink_event);
-  GST_PAD_SET_PROXY_CAPS (self->sinkpad);
-  GST_PAD_SET_PROXY_ALLOCATION (self->sinkpad);
-  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
-  self->srcpad = gst_pad_new_from_static_template (&src_templ, "src");
-  GST_PAD_SET_PROXY_CAPS (self->srcpad);
-  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  rec_passthrough_pads (GST_ELEMENT (self), rec_insulator_chain, rec_insulator_sink_event, &self->sinkpad,
+                        &self->srcpad);
   self->last = GST_FLOW_OK;
 }
 

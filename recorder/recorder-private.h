@@ -28,6 +28,15 @@ char *rec_time_now (void);
 
 /* ---- rec-insulator.c: keeps one tee branch's errors from the others ---- */
 
+/**
+ * rec_passthrough_pads:
+ * Gives @element (a thread-less one-in one-out element) its always "sink" and
+ * "src" pads from the class's templates, caps and allocation proxied, @chain
+ * (and @event, if not %NULL) on the sink pad.
+ */
+void rec_passthrough_pads (GstElement *element, GstPadChainFunction chain, GstPadEventFunction event,
+                           GstPad **sinkpad, GstPad **srcpad);
+
 #define REC_TYPE_INSULATOR (rec_insulator_get_type ())
 G_DECLARE_FINAL_TYPE (RecInsulator, rec_insulator, REC, INSULATOR, GstElement)
 /** rec_insulator_new: (transfer floating) a pass-through that returns OK upstream whatever happens downstream. */

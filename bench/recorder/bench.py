@@ -12,7 +12,12 @@ keyframe. With --repeat R every N is run R times (interleaved: 1,4,8,16,1,...)
 and the table shows the median (min-max) CPU; ratios are to N = 1 of the
 same run.
 
-  bench.py --build DIR [--sessions 1,4,8,16] [--seconds 15] [--repeat 1] [--threads] [--json OUT]
+  bench.py --build DIR [--sessions 1,4,8,16] [--seconds 15] [--repeat 1] [--threads]
+           [--jitter-buffer-ms 0,200] [--json OUT]
+
+--jitter-buffer-ms runs every N once per value (interleaved), so the default
+(0: packets go on as they arrive) is compared with rtpbin's jitter buffer in
+the same run.
 
 --threads adds, per N, the recorders' CPU and wake-ups (voluntary + involuntary
 context switches) per second by thread name (digits removed: "queue5:src" and
@@ -89,14 +94,15 @@ def loadavg():
         return float(f.read().split()[0])
 
 
-def run(n, build, media, seconds, workroot):
+def run(n, build, media, seconds, workroot, jitter_ms=0):
     sessions = []
     try:
         for i in range(n):
             w = harness.tempdir_in(workroot, "n%d-s%d-" % (n, i))
             s = harness.Session(os.path.join(build, "recorder", "testigo-recorder"),
                                 os.path.join(build, "tests", "recorder", "rtc-peer"), media, w,
-                                session_id="bench-%d-%d" % (n, i))
+                                session_id="bench-%d-%d" % (n, i),
+                                extra_args=("--jitter-buffer-ms", str(jitter_ms)) if jitter_ms else ())
             sessions.append(s)
         for s in sessions:
             if s.wait_for(lambda m: m.get("type") == "ready", 30) is None:
@@ -155,6 +161,7 @@ def run(n, build, media, seconds, workroot):
                 s.kill_all()
     return {
         "sessions": n,
+        "jitter_buffer_ms": jitter_ms,
         "cpu_pct_per_session": statistics.mean(cpu),
         "cpu_pct_per_session_max": max(cpu),
         "cpu_pct_total": sum(cpu),
@@ -178,9 +185,13 @@ def main():
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--threads", action="store_true", help="per-thread-name CPU and wake-ups")
+    ap.add_argument("--jitter-buffer-ms", default="0",
+                    help="comma-separated recorder --jitter-buffer-ms values, each run at every N "
+                         "(0: packets go on as they arrive, the default)")
     ap.add_argument("--json")
     a = ap.parse_args()
     ns = [int(x) for x in a.sessions.split(",")]
+    jbs = [int(x) for x in a.jitter_buffer_ms.split(",")]
     # 3 processes per session, 3 pipes each, plus what GStreamer opens
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 4096:
@@ -188,47 +199,58 @@ def main():
     work = harness.tempdir("testigo-bench-rec-")
     media = harness.make_media(os.path.join(work, "media.webm"), seconds=20, pattern="smpte100", speed=3)
     kbps = os.path.getsize(media) * 8 / 20 / 1000
-    runs = {n: [] for n in ns}
+    keys = [(n, jb) for n in ns for jb in jbs]
+    runs = {k: [] for k in keys}
     for rep in range(a.repeat):
-        for n in ns:
-            r = run(n, a.build, media, a.seconds, work)
-            runs[n].append(r)
-            print("# run %d N=%d: %.2f %%/session, load %.1f-%.1f, peers %.0f %%"
-                  % (rep + 1, n, r["cpu_pct_per_session"], r["load_start"], r["load_end"],
+        for k in keys:
+            r = run(k[0], a.build, media, a.seconds, work, k[1])
+            runs[k].append(r)
+            print("# run %d N=%d jitter-buffer %d ms: %.2f %%/session, load %.1f-%.1f, peers %.0f %%"
+                  % (rep + 1, k[0], k[1], r["cpu_pct_per_session"], r["load_start"], r["load_end"],
                      r["peers_cpu_pct_total"]), file=sys.stderr, flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
-    def med(n, key):
-        return statistics.median(r[key] for r in runs[n])
+    def med(k, key):
+        return statistics.median(r[key] for r in runs[k])
 
-    base_cpu, base_rss = med(ns[0], "cpu_pct_per_session"), med(ns[0], "rss_mb_per_session")
+    def label(k):
+        return "%d ms" % k[1] if k[1] else "none"
+
     print("pre-encoded media: VP8 640x480@20 + Opus, %.0f kbit/s per direction; %d CPUs; window %d s; "
           "%d run(s) per N, median (min-max)" % (kbps, os.cpu_count(), a.seconds, a.repeat))
-    print("| N | recorder CPU %/session (one core) | ratio | total recorder CPU % | peers' CPU % "
-          "| load avg | RSS MB/session | ratio | first keyframe ms (median / max) | sessions with keyframe "
-          "| min relayed fps |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    alld = {n: [d for r in runs[n] for d in r["first_keyframe_ms"]] for n in ns}
-    for n in ns:
-        cpus = [r["cpu_pct_per_session"] for r in runs[n]]
-        print("| %d | %.2f (%.2f-%.2f) | %.2f | %.1f | %.0f | %.1f-%.1f | %.1f | %.2f | %s / %s | %d/%d | %.1f |" % (
-            n, statistics.median(cpus), min(cpus), max(cpus), statistics.median(cpus) / base_cpu,
-            med(n, "cpu_pct_total"), med(n, "peers_cpu_pct_total"),
-            min(r["load_start"] for r in runs[n]), max(r["load_end"] for r in runs[n]),
-            med(n, "rss_mb_per_session"), med(n, "rss_mb_per_session") / base_rss,
-            "%.0f" % statistics.median(alld[n]) if alld[n] else "-", "%.0f" % max(alld[n]) if alld[n] else "-",
-            min(r["keyframes_seen"] for r in runs[n]), n, min(r["min_relayed_fps"] for r in runs[n])))
+    print("ratio N: to N = %d with the same jitter buffer; ratio jb: to jitter buffer %s at the same N"
+          % (ns[0], label((0, jbs[0]))))
+    print("| N | jitter buffer | recorder CPU %/session (one core) | ratio N | ratio jb | total recorder CPU % "
+          "| peers' CPU % | load avg | RSS MB/session | ratio N | first keyframe ms (median / max) "
+          "| sessions with keyframe | min relayed fps |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    alld = {k: [d for r in runs[k] for d in r["first_keyframe_ms"]] for k in keys}
+    for k in keys:
+        n = k[0]
+        cpus = [r["cpu_pct_per_session"] for r in runs[k]]
+        base_n, base_jb = (ns[0], k[1]), (n, jbs[0])
+        print("| %d | %s | %.2f (%.2f-%.2f) | %.2f | %.2f | %.1f | %.0f | %.1f-%.1f | %.1f | %.2f | %s / %s | %d/%d "
+              "| %.1f |" % (
+                  n, label(k), statistics.median(cpus), min(cpus), max(cpus),
+                  statistics.median(cpus) / med(base_n, "cpu_pct_per_session"),
+                  statistics.median(cpus) / med(base_jb, "cpu_pct_per_session"),
+                  med(k, "cpu_pct_total"), med(k, "peers_cpu_pct_total"),
+                  min(r["load_start"] for r in runs[k]), max(r["load_end"] for r in runs[k]),
+                  med(k, "rss_mb_per_session"), med(k, "rss_mb_per_session") / med(base_n, "rss_mb_per_session"),
+                  "%.0f" % statistics.median(alld[k]) if alld[k] else "-",
+                  "%.0f" % max(alld[k]) if alld[k] else "-",
+                  min(r["keyframes_seen"] for r in runs[k]), n, min(r["min_relayed_fps"] for r in runs[k])))
     if a.threads:
-        for n in ns:
-            r = runs[n][-1]
-            print("\nN = %d (last run), per session: thread name | threads | CPU %% | wake-ups/s" % n)
+        for k in keys:
+            r = runs[k][-1]
+            print("\nN = %d, jitter buffer %s (last run), per session: thread name | threads | CPU %% | wake-ups/s"
+                  % (k[0], label(k)))
             for name, (cpu, cs, count) in sorted(r["threads"].items(), key=lambda x: -x[1][0] - x[1][1] / 1e4):
                 if cpu >= 0.005 or cs >= 1:
                     print("  %-20s %3d %6.2f %7.0f" % (name, count, cpu, cs))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"media_kbps": kbps, "runs": {str(n): runs[n] for n in ns}}, f, indent=1)
-
+            json.dump({"media_kbps": kbps, "runs": {"%d/%d" % k: runs[k] for k in keys}}, f, indent=1)
 
 if __name__ == "__main__":
     main()

@@ -44,6 +44,15 @@ class Server:
         self.cookie = None
         self.csrf = None
 
+    def recorder_args(self, session_id, timeout=5.0):
+        """The command-line arguments testigod gave the (fake) recorder of a session."""
+        path = os.path.join(self.state, "sessions", session_id, "recorder.args")
+        end = time.monotonic() + timeout
+        while not os.path.exists(path) and time.monotonic() < end:
+            time.sleep(0.1)
+        with open(path) as f:
+            return json.load(f)
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
             try:

@@ -126,13 +126,7 @@ class Start(unittest.TestCase):
             w = srv.ws(officer=True)
             w.send({"type": "hello", "role": "officer", "session": s["id"]})
             w.expect("hello")
-            args_path = os.path.join(srv.state, "sessions", s["id"], "recorder.args")
-            for _ in range(50):
-                if os.path.exists(args_path):
-                    break
-                time.sleep(0.1)
-            with open(args_path) as f:
-                args = json.load(f)
+            args = srv.recorder_args(s["id"])
             i = args.index("--jitter-buffer-ms")
             self.assertEqual(args[i + 1], "150")
             w.kill()

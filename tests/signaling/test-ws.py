@@ -309,13 +309,7 @@ class IceConfig(ServerTest):
         self.assertEqual(hello["ice_servers"], [
             {"urls": ["stun:stun.example.org:3478"]},
             {"urls": ["turn:turn.example.org:3478?transport=udp"], "username": "u@x", "credential": "p:w"}])
-        args_path = os.path.join(self.srv.state, "sessions", sess["id"], "recorder.args")
-        for _ in range(50):
-            if os.path.exists(args_path):
-                break
-            time.sleep(0.1)
-        with open(args_path) as f:
-            args = json.load(f)
+        args = self.srv.recorder_args(sess["id"])
         self.assertIn("stun://stun.example.org:3478", args)
         self.assertIn("turn://u%40x:p%3Aw@turn.example.org:3478?transport=udp", args)
         self.assertNotIn("--jitter-buffer-ms", args)  # default: packets go on as they arrive
