@@ -16,20 +16,32 @@
  *
  * rtpbin and webrtcbin set "latency" and "do-retransmission" on whatever
  * element they are given (the others they look up first): both exist here,
- * are kept and read back, and change nothing — no latency, no NACKs. */
+ * are kept and read back, and change nothing — no latency, no NACKs.
+ *
+ * Packets whose sequence number is not after the last one seen (reordered or
+ * duplicated on the way) are counted ("late", read-only) and logged — the
+ * operator's sign that the network reorders and a jitter buffer would help;
+ * they are passed on all the same (the depayloader decides). */
 #include "config.h"
 #include "recorder-private.h"
+
+#include <gst/rtp/rtp.h>
+
+#define LATE_LOG_EVERY 500
 
 struct _RecForward {
   GstElement parent;
   GstPad *sinkpad, *srcpad;
   guint latency;          /* ms, as set by rtpbin; not applied */
   gboolean rtx;           /* as set by webrtcbin; not applied */
+  gboolean have_seq;      /* streaming thread only */
+  guint16 last_seq;       /* newest sequence number seen */
+  gint late;              /* atomic */
 };
 
 G_DEFINE_TYPE (RecForward, rec_forward, GST_TYPE_ELEMENT)
 
-enum { PROP_0, PROP_LATENCY, PROP_DO_RETRANSMISSION };
+enum { PROP_0, PROP_LATENCY, PROP_DO_RETRANSMISSION, PROP_LATE };
 
 static GstStaticPadTemplate sink_templ = GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
                                                                   GST_STATIC_CAPS ("application/x-rtp"));
@@ -40,6 +52,26 @@ static GstFlowReturn
 rec_forward_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
   RecForward *self = (RecForward *) parent;
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+
+  if (gst_rtp_buffer_map (buf, GST_MAP_READ, &rtp))
+    {
+      guint16 seq = gst_rtp_buffer_get_seq (&rtp);
+      gst_rtp_buffer_unmap (&rtp);
+      if (self->have_seq && gst_rtp_buffer_compare_seqnum (self->last_seq, seq) <= 0)
+        {
+          gint late = g_atomic_int_add (&self->late, 1) + 1;
+          if (late == 1 || late % LATE_LOG_EVERY == 0)
+            GST_CAT_WARNING_OBJECT (rec_debug, self,
+                                    "%d RTP packets arrived out of order or twice (seq %u after %u); if this "
+                                    "goes on, set [recorder] jitter-buffer-ms", late, seq, self->last_seq);
+        }
+      else
+        {
+          self->last_seq = seq;
+          self->have_seq = TRUE;
+        }
+    }
 
   /* nicesrc stamps every packet with its arrival running time; keep it. A
    * packet without one (none seen here) gets the current running time, so
@@ -87,6 +119,9 @@ rec_forward_get_property (GObject *object, guint id, GValue *value, GParamSpec *
     case PROP_DO_RETRANSMISSION:
       g_value_set_boolean (value, self->rtx);
       break;
+    case PROP_LATE:
+      g_value_set_uint (value, (guint) g_atomic_int_get (&self->late));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
     }
@@ -112,6 +147,9 @@ rec_forward_class_init (RecForwardClass *klass)
   g_object_class_install_property (ok, PROP_DO_RETRANSMISSION,
       g_param_spec_boolean ("do-retransmission", "Retransmission", "Set by webrtcbin; no NACKs are sent",
                             FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (ok, PROP_LATE,
+      g_param_spec_uint ("late", "Late packets", "Packets whose sequence number was not after the last one's",
+                         0, G_MAXUINT, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   gst_element_class_add_static_pad_template (ek, &sink_templ);
   gst_element_class_add_static_pad_template (ek, &src_templ);
   gst_element_class_set_static_metadata (ek, "Testigo RTP forwarder", "Filter/Network/RTP",
