@@ -5,7 +5,7 @@
  *
  * rtpjitterbuffer pushes every packet from a thread of its own and holds it
  * for its latency (200 ms by default): one more thread wake-up per relayed
- * packet (about a seventh of the recorder's CPU) and 200 ms before the first
+ * packet (about an eighth of the recorder's CPU) and 200 ms before the first
  * keyframe is recorded or relayed. What it gives in exchange — reordering
  * within its latency, lip-sync offsets from RTCP — a relay of two browsers on
  * a decent network hardly needs: the receiving browser has its own jitter
