@@ -33,10 +33,13 @@ segment_clear (gpointer p)
   g_free (((Segment *) p)->file);
 }
 
+/* recording[-N].mkv|webm (one file per part, all tracks) or
+ * recording[-N]-PARTY-KIND.mkv|webm (one file per track of a part). */
 gboolean
 bundle_recording_name_ok (const char *name)
 {
-  return g_regex_match_simple ("^recording(-[0-9]{1,4})?\\.(mkv|webm)$", name, 0, 0);
+  return g_regex_match_simple ("^recording(-[0-9]{1,4})?(-(signatory|officer)-(audio|video))?\\.(mkv|webm)$",
+                               name, 0, 0);
 }
 
 gboolean

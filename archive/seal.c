@@ -649,7 +649,8 @@ check_names (const BundleSealOptions *o, GError **error)
       if (!bundle_recording_name_ok (in->name))
         {
           g_set_error (error, TG_ERROR, TG_ERROR_INVALID,
-                       "recording name %s is not recording[-N].mkv or recording[-N].webm", in->name);
+                       "recording name %s is not recording[-N][-PARTY-KIND].mkv|webm "
+                       "(PARTY signatory or officer, KIND audio or video)", in->name);
           return FALSE;
         }
       if (!g_hash_table_add (names, g_strdup (in->name)))

@@ -1,7 +1,8 @@
 /* rec-session.c — one session's pipeline: a webrtcbin per participant, relay
  * without transcoding (depay → tee → re-pay with the receiving peer's payload
- * type), every received track recorded into Matroska parts written by
- * rec-file.c, keyframe requests, stills, and the control protocol.
+ * type), every received track recorded into its own Matroska file per part
+ * (one timeline per part) written by rec-file.c, keyframe requests, stills,
+ * and the control protocol.
  *
  * Facts this code relies on are numbered as in
  * shared/design/recording.md ("fact N"). */
@@ -70,10 +71,16 @@ typedef struct {
   Part *part;
   Party party;
   Kind kind;
-  GstElement *insul, *queue;
+  GstElement *insul, *queue, *mux, *sink;
+  GstPad *qsrc;      /* the queue's source pad (ref): the part's time offset */
+  char *file;        /* recording-<part>-<party>-<kind>.mkv */
+  RecPartFile *out;
   GstPad *tee_pad;   /* on the peer's in-track tee, while linked */
   GstElement *tee;   /* ref */
   gint seen_key;     /* atomic */
+  gint disk_full;    /* atomic: writing stopped */
+  gboolean eos;      /* at the writer; guarded by part->lock */
+  gboolean zeroed;   /* the queue's pad offset is set; streaming thread only */
   gint closed;       /* atomic */
   gint logged;       /* atomic: track event written */
   gint64 since_us;   /* the party's join, or the part's start if later */
@@ -85,19 +92,15 @@ typedef struct {
   int width, height, rate, channels;
 } RecTrack;
 
+/* A part: one file per track, all on one timeline whose zero is t0. */
 struct _Part {
   RecSession *s;
   guint index;
-  char *file;
-  GstElement *mux, *sink;
-  RecPartFile *out;
   RecTrack *tracks[N_PARTIES][N_KINDS];
   GMutex lock;
-  GCond cond;
-  gboolean eos;
-  GstClockTime t0;   /* running time of the first recorded buffer, guarded by lock */
+  GCond cond;        /* a track's EOS reached its writer */
+  GstClockTime t0;   /* running time of the part's first recorded buffer, guarded by lock */
   gint64 started_us;
-  gint disk_full;    /* atomic */
 };
 
 typedef struct {
@@ -555,7 +558,9 @@ log_track (RecTrack *t)
   json_object_set_int_member (ev, "part", t->part->index);
   json_object_set_string_member (ev, "party", party_names[t->party]);
   json_object_set_string_member (ev, "kind", kind_names[t->kind]);
+  json_object_set_string_member (ev, "file", t->file);
   json_object_set_string_member (msg, "peer", party_names[t->party]);
+  json_object_set_string_member (msg, "file", t->file);
   json_object_set_int_member (msg, "part", t->part->index);
   json_object_set_string_member (msg, "kind", kind_names[t->kind]);
   if (t->kind == KIND_VIDEO)
@@ -626,9 +631,11 @@ record_gate_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   rt = buffer_running_time (pad, buf);
   {
     gboolean log_now;
+    GstClockTime t0;
     g_mutex_lock (&part->lock);
-    if (GST_CLOCK_TIME_IS_VALID (rt) && (!GST_CLOCK_TIME_IS_VALID (part->t0) || rt < part->t0))
+    if (GST_CLOCK_TIME_IS_VALID (rt) && !GST_CLOCK_TIME_IS_VALID (part->t0))
       part->t0 = rt;
+    t0 = part->t0;
     if (t->frames == 0)
       {
         probe_params (t, pad, buf);
@@ -647,31 +654,66 @@ record_gate_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     g_mutex_unlock (&part->lock);
     if (log_now && g_atomic_int_compare_and_exchange (&t->logged, 0, 1))
       log_track (t);
+    /* One timeline for the part's files: zero is the part's first recorded
+     * buffer (t0), whichever track it came in. The queue re-sends its segment
+     * with the offset before this buffer; a buffer from before t0 (another
+     * track's came in first) is put at zero, not clipped by the muxer. */
+    if (GST_CLOCK_TIME_IS_VALID (t0))
+      {
+        if (!t->zeroed)
+          {
+            gst_pad_set_offset (t->qsrc, -(gint64) t0);
+            t->zeroed = TRUE;
+          }
+        if (GST_CLOCK_TIME_IS_VALID (rt) && rt < t0)
+          {
+            buf = gst_buffer_make_writable (buf);
+            GST_BUFFER_PTS (buf) += t0 - rt;
+            GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+            GST_PAD_PROBE_INFO_DATA (info) = buf;
+          }
+      }
   }
   return GST_PAD_PROBE_OK;
 }
 
 static void
-part_disk_full (Part *part, const GError *e)
+part_disk_full (RecTrack *t, const GError *e)
 {
-  RecSession *s = part->s;
+  RecSession *s = t->part->s;
   g_autoptr (JsonObject) msg = msg_new ("disk-full");
 
-  if (!g_atomic_int_compare_and_exchange (&part->disk_full, 0, 1))
+  if (!g_atomic_int_compare_and_exchange (&t->disk_full, 0, 1))
     return;
-  json_object_set_int_member (msg, "part", part->index);
-  json_object_set_string_member (msg, "file", part->file);
-  json_object_set_int_member (msg, "bytes", (gint64) rec_part_file_size (part->out));
+  json_object_set_int_member (msg, "part", t->part->index);
+  json_object_set_string_member (msg, "file", t->file);
+  json_object_set_int_member (msg, "bytes", (gint64) rec_part_file_size (t->out));
   json_object_set_string_member (msg, "message", e->message);
-  REC_ERR (s->sid, "part %u: %s", part->index, e->message);
+  REC_ERR (s->sid, "part %u: %s", t->part->index, e->message);
   emit_obj (s, msg);
+}
+
+/* Chains the durable bytes of @t's file (rec-file.c). */
+static void
+track_flush (RecTrack *t)
+{
+  RecSession *s = t->part->s;
+  g_autoptr (GError) e = NULL;
+
+  if (!rec_part_file_flush (t->out, running_time_now (s), &e))
+    {
+      if (g_error_matches (e, TG_ERROR, TG_ERROR_NOSPACE))
+        part_disk_full (t, e);
+      else
+        emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
+    }
 }
 
 static GstFlowReturn
 sink_new_sample (GstAppSink *sink, gpointer user_data)
 {
-  Part *part = user_data;
-  RecSession *s = part->s;
+  RecTrack *t = user_data;
+  RecSession *s = t->part->s;
   GstSample *sample = gst_app_sink_pull_sample (sink);
   GstBuffer *buf;
   GstMapInfo map;
@@ -682,28 +724,19 @@ sink_new_sample (GstAppSink *sink, gpointer user_data)
   buf = gst_sample_get_buffer (sample);
   if (buf != NULL && gst_buffer_map (buf, &map, GST_MAP_READ))
     {
-      if (!g_atomic_int_get (&part->disk_full) && !rec_part_file_write (part->out, map.data, map.size, &e))
+      if (!g_atomic_int_get (&t->disk_full) && !rec_part_file_write (t->out, map.data, map.size, &e))
         {
           if (g_error_matches (e, TG_ERROR, TG_ERROR_NOSPACE))
-            part_disk_full (part, e);
-          else if (g_atomic_int_compare_and_exchange (&part->disk_full, 0, 1))  /* stop writing either way */
+            part_disk_full (t, e);
+          else if (g_atomic_int_compare_and_exchange (&t->disk_full, 0, 1))  /* stop writing either way */
             emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
         }
       gst_buffer_unmap (buf, &map);
     }
   gst_sample_unref (sample);
   /* Chain durable bytes at least every segment interval. */
-  if (rec_part_file_due (part->out, s->segment_us))
-    {
-      g_clear_error (&e);
-      if (!rec_part_file_flush (part->out, running_time_now (s), &e))
-        {
-          if (g_error_matches (e, TG_ERROR, TG_ERROR_NOSPACE))
-            part_disk_full (part, e);
-          else
-            emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
-        }
-    }
+  if (rec_part_file_due (t->out, s->segment_us))
+    track_flush (t);
   /* Never stop the pipeline for the recording: the call goes on. */
   return GST_FLOW_OK;
 }
@@ -711,11 +744,11 @@ sink_new_sample (GstAppSink *sink, gpointer user_data)
 static void
 sink_eos (GstAppSink *sink, gpointer user_data)
 {
-  Part *part = user_data;
-  g_mutex_lock (&part->lock);
-  part->eos = TRUE;
-  g_cond_broadcast (&part->cond);
-  g_mutex_unlock (&part->lock);
+  RecTrack *t = user_data;
+  g_mutex_lock (&t->part->lock);
+  t->eos = TRUE;
+  g_cond_broadcast (&t->part->cond);
+  g_mutex_unlock (&t->part->lock);
 }
 
 static void
@@ -736,83 +769,120 @@ link_record_track (RecSession *s, RecTrack *t)
   request_keyframe (in);
 }
 
-/* Adds @party's offered tracks to @part's muxer. Only possible before the
- * muxer has written its header; FALSE (nothing added) otherwise. With @live,
- * the new branches are started and linked at once. */
+static void record_track_free (RecSession *s, RecTrack *t);
+
+/* One recorded track: insulator → queue → matroskamux → appsink, writing
+ * its own file. A muxer per track: matroskamux waits for data on every pad
+ * before writing any (collect pads), so with one muxer the four recording
+ * threads woke each other for every frame, and a track that stops (a phone's
+ * camera paused in a background tab) held the others back until their
+ * queues dropped media. */
+static RecTrack *
+record_track_new (RecSession *s, Part *part, Party party, Kind kind, GError **error)
+{
+  RecTrack *t = g_new0 (RecTrack, 1);
+  GstAppSinkCallbacks cb = { 0 };
+  GstPad *mux_pad, *qsrc, *qsink;
+  gboolean linked;
+
+  t->part = part;
+  t->party = party;
+  t->kind = kind;
+  t->file = g_strdup_printf ("recording-%u-%s-%s.mkv", part->index, party_names[party], kind_names[kind]);
+  t->out = rec_part_file_new (s->dir, t->file, s->log, error);
+  if (t->out == NULL)
+    goto fail;
+  if (!(t->mux = make ("matroskamux", error)) || !(t->sink = make ("appsink", error)))
+    goto fail;
+  t->since_us = MAX (s->peers[party]->joined_us, part->started_us);
+  t->queue = gst_element_factory_make ("queue", NULL);
+  /* The writer's thread: a slow disk never holds up the relay. Bounded; the
+   * oldest is dropped if writing stalls for 10 s. */
+  g_object_set (t->queue, "max-size-buffers", 0, "max-size-bytes", 32 * 1024 * 1024,
+                "max-size-time", 10 * GST_SECOND, "leaky", 2, NULL);
+  /* Append-only output (no seeking back, fact 13); timestamps are the part's
+   * (the gate's pad offset), not each file's own zero. */
+  g_object_set (t->mux, "streamable", TRUE, NULL);
+  g_object_set (t->sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE, "max-buffers", 0, NULL);
+  cb.new_sample = sink_new_sample;
+  cb.eos = sink_eos;
+  gst_app_sink_set_callbacks (GST_APP_SINK (t->sink), &cb, t, NULL);
+  t->insul = rec_insulator_new (s->sid);
+  gst_bin_add_many (GST_BIN (s->pipeline), t->insul, t->queue, t->mux, t->sink, NULL);
+  mux_pad = gst_element_request_pad_simple (t->mux, kind == KIND_VIDEO ? "video_%u" : "audio_%u");
+  t->qsrc = qsrc = gst_element_get_static_pad (t->queue, "src");
+  linked = mux_pad != NULL && gst_element_link (t->insul, t->queue) && gst_pad_link (qsrc, mux_pad) == GST_PAD_LINK_OK
+           && gst_element_link (t->mux, t->sink);
+  if (mux_pad)
+    gst_object_unref (mux_pad);
+  if (!linked)
+    {
+      g_set_error (error, REC_ERROR, REC_ERROR_FAILED, "cannot build the recording of the %s %s",
+                   party_names[party], kind_names[kind]);
+      record_track_free (s, t);
+      return NULL;
+    }
+  qsink = gst_element_get_static_pad (t->queue, "sink");
+  gst_pad_add_probe (qsink, GST_PAD_PROBE_TYPE_BUFFER, record_gate_probe, t, NULL);
+  gst_object_unref (qsink);
+  return t;
+
+fail:
+  if (t->mux)
+    gst_object_unref (t->mux);
+  if (t->sink)
+    gst_object_unref (t->sink);
+  rec_part_file_free (t->out);
+  g_free (t->file);
+  g_free (t);
+  return NULL;
+}
+
+static void
+record_track_start (RecSession *s, RecTrack *t)
+{
+  gst_element_sync_state_with_parent (t->sink);
+  gst_element_sync_state_with_parent (t->mux);
+  gst_element_sync_state_with_parent (t->queue);
+  gst_element_sync_state_with_parent (t->insul);
+  link_record_track (s, t);
+}
+
+/* Adds @party's offered tracks to @part. With @live, the new branches are
+ * started and linked at once. FALSE (nothing added) on failure. */
 static gboolean
 part_add_party (RecSession *s, Part *part, Party party, gboolean live)
 {
   Peer *peer = s->peers[party];
   RecTrack *added[N_KINDS] = { NULL, NULL };
-  gboolean ok = TRUE;
 
   if (peer == NULL)
     return TRUE;
-  for (int k = 0; k < N_KINDS && ok; k++)
+  for (int k = 0; k < N_KINDS; k++)
     {
-      RecTrack *t;
-      GstPad *mux_pad, *qsrc, *qsink;
+      g_autoptr (GError) e = NULL;
       if (!peer->offered[k] || part->tracks[party][k] != NULL)
         continue;
-      mux_pad = gst_element_request_pad_simple (part->mux, k == KIND_VIDEO ? "video_%u" : "audio_%u");
-      if (mux_pad == NULL)
+      added[k] = record_track_new (s, part, party, (Kind) k, &e);
+      if (added[k] == NULL)
         {
-          ok = FALSE;
-          break;
-        }
-      t = g_new0 (RecTrack, 1);
-      t->part = part;
-      t->party = party;
-      t->kind = (Kind) k;
-      t->since_us = MAX (peer->joined_us, part->started_us);
-      t->queue = gst_element_factory_make ("queue", NULL);
-      /* Until every muxer pad has data the others wait here (fact 21):
-       * bounded, oldest dropped if the muxer stalls for 10 s. */
-      g_object_set (t->queue, "max-size-buffers", 0, "max-size-bytes", 32 * 1024 * 1024,
-                    "max-size-time", 10 * GST_SECOND, "leaky", 2, NULL);
-      t->insul = rec_insulator_new (s->sid);
-      gst_bin_add_many (GST_BIN (s->pipeline), t->insul, t->queue, NULL);
-      gst_element_link (t->insul, t->queue);
-      qsrc = gst_element_get_static_pad (t->queue, "src");
-      if (gst_pad_link (qsrc, mux_pad) != GST_PAD_LINK_OK)
-        REC_ERR (s->sid, "cannot link the %s %s track to the muxer", party_names[party], kind_names[k]);
-      qsink = gst_element_get_static_pad (t->queue, "sink");
-      gst_pad_add_probe (qsink, GST_PAD_PROBE_TYPE_BUFFER, record_gate_probe, t, NULL);
-      gst_object_unref (qsink);
-      gst_object_unref (qsrc);
-      gst_object_unref (mux_pad);
-      added[k] = t;
-    }
-  if (!ok)
-    {
-      for (int k = 0; k < N_KINDS; k++)
-        if (added[k])
-          {
-            GstPad *qsrc = gst_element_get_static_pad (added[k]->queue, "src");
-            GstPad *mux_pad = gst_pad_get_peer (qsrc);
-            GstElement *el[2] = { added[k]->insul, added[k]->queue };
-            if (mux_pad)
+          REC_ERR (s->sid, "part %u: %s", part->index, e->message);
+          for (int j = 0; j < N_KINDS; j++)
+            if (added[j])
               {
-                gst_pad_unlink (qsrc, mux_pad);
-                gst_element_release_request_pad (part->mux, mux_pad);
-                gst_object_unref (mux_pad);
+                g_autofree char *path = g_build_filename (s->dir, added[j]->file, NULL);
+                record_track_free (s, added[j]);
+                g_unlink (path);
               }
-            gst_object_unref (qsrc);
-            remove_elements (s->pipeline, el, 2);
-            g_free (added[k]);
-          }
-      return FALSE;
+          return FALSE;
+        }
     }
   for (int k = 0; k < N_KINDS; k++)
     if (added[k])
       {
         part->tracks[party][k] = added[k];
         if (live)
-          {
-            gst_element_sync_state_with_parent (added[k]->queue);
-            gst_element_sync_state_with_parent (added[k]->insul);
-            link_record_track (s, added[k]);
-          }
+          record_track_start (s, added[k]);
       }
   return TRUE;
 }
@@ -820,21 +890,39 @@ part_add_party (RecSession *s, Part *part, Party party, gboolean live)
 static gboolean
 part_has_media (Part *part)
 {
-  gboolean media = rec_part_file_size (part->out) > 0;
+  gboolean media = FALSE;
   g_mutex_lock (&part->lock);
   for (int p = 0; p < N_PARTIES; p++)
     for (int k = 0; k < N_KINDS; k++)
-      if (part->tracks[p][k] && part->tracks[p][k]->frames > 0)
-        media = TRUE;
+      {
+        RecTrack *t = part->tracks[p][k];
+        if (t && (t->frames > 0 || rec_part_file_size (t->out) > 0))
+          media = TRUE;
+      }
   g_mutex_unlock (&part->lock);
   return media;
+}
+
+/* TRUE if a file of part @index exists in @dir (its tracks' or, from an
+ * older recorder, the part's single recording-N.mkv). */
+static gboolean
+part_index_taken (const char *dir, guint index)
+{
+  g_autofree char *prefix = g_strdup_printf ("recording-%u-", index);
+  g_autofree char *single = g_strdup_printf ("recording-%u.mkv", index);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (strcmp (name, single) == 0 || g_str_has_prefix (name, prefix))
+      return TRUE;
+  return FALSE;
 }
 
 static Part *
 part_start (RecSession *s, GError **error)
 {
   Part *part = g_new0 (Part, 1);
-  GstAppSinkCallbacks cb = { 0 };
   g_autoptr (JsonObject) ev = json_object_new ();
   g_autoptr (JsonObject) msg = msg_new ("part-started");
   g_autofree char *now = NULL;
@@ -845,51 +933,27 @@ part_start (RecSession *s, GError **error)
   part->s = s;
   part->t0 = GST_CLOCK_TIME_NONE;
   part->started_us = g_get_monotonic_time ();
-  for (;;)
-    {
-      g_autofree char *path = NULL;
-      part->index = s->next_part++;
-      g_free (part->file);
-      part->file = g_strdup_printf ("recording-%u.mkv", part->index);
-      path = g_build_filename (s->dir, part->file, NULL);
-      if (!g_file_test (path, G_FILE_TEST_EXISTS))
-        break;
-    }
+  do
+    part->index = s->next_part++;
+  while (part->index <= 999 && part_index_taken (s->dir, part->index));
   if (part->index > 999)
     {
       g_set_error (error, REC_ERROR, REC_ERROR_STATE, "too many parts");
-      goto fail;
+      g_mutex_clear (&part->lock);
+      g_cond_clear (&part->cond);
+      g_free (part);
+      return NULL;
     }
-  part->out = rec_part_file_new (s->dir, part->file, s->log, error);
-  if (part->out == NULL)
-    goto fail;
-  if (!(part->mux = make ("matroskamux", error)) || !(part->sink = make ("appsink", error)))
-    goto fail;
-  /* Append-only output (no seeking back), timestamps from zero (facts 3, 13). */
-  g_object_set (part->mux, "streamable", TRUE, "offset-to-zero", TRUE, NULL);
-  g_object_set (part->sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
-                "max-buffers", 0, NULL);
-  cb.new_sample = sink_new_sample;
-  cb.eos = sink_eos;
-  gst_app_sink_set_callbacks (GST_APP_SINK (part->sink), &cb, part, NULL);
-  gst_bin_add_many (GST_BIN (s->pipeline), part->mux, part->sink, NULL);
-  gst_element_link (part->mux, part->sink);
 
-  /* Request every muxer pad now, before media flows (fact 2): the signatory's
+  /* Every track's branch now, before media flows (fact 2): the signatory's
    * offered tracks and the officer's, if the officer is in the call. */
   for (int p = 0; p < N_PARTIES; p++)
     if (!part_add_party (s, part, (Party) p, FALSE))
       REC_ERR (s->sid, "part %u: cannot record the %s", part->index, party_names[p]);
-  gst_element_sync_state_with_parent (part->sink);
-  gst_element_sync_state_with_parent (part->mux);
   for (int p = 0; p < N_PARTIES; p++)
     for (int k = 0; k < N_KINDS; k++)
       if (part->tracks[p][k])
-        {
-          gst_element_sync_state_with_parent (part->tracks[p][k]->queue);
-          gst_element_sync_state_with_parent (part->tracks[p][k]->insul);
-          link_record_track (s, part->tracks[p][k]);
-        }
+        record_track_start (s, part->tracks[p][k]);
 
   /* The part's running-time ↔ UTC mapping (fact 15), read together. */
   rt = running_time_now (s);
@@ -897,25 +961,13 @@ part_start (RecSession *s, GError **error)
   json_object_set_string_member (ev, "time", now);
   json_object_set_string_member (ev, "type", "part-start");
   json_object_set_int_member (ev, "part", part->index);
-  json_object_set_string_member (ev, "file", part->file);
   json_object_set_int_member (ev, "running_time_ns", (gint64) rt);
   log_event (s, ev);
   json_object_set_int_member (msg, "part", part->index);
-  json_object_set_string_member (msg, "file", part->file);
   json_object_set_int_member (msg, "running_time_ns", (gint64) rt);
   emit_obj (s, msg);
-  REC_INFO (s->sid, "part %u started: %s", part->index, part->file);
+  REC_INFO (s->sid, "part %u started", part->index);
   return part;
-
-fail:
-  if (part->mux)
-    gst_object_unref (part->mux);
-  if (part->sink)
-    gst_object_unref (part->sink);
-  rec_part_file_free (part->out);
-  g_free (part->file);
-  g_free (part);
-  return NULL;
 }
 
 /* EOS into one recorded track's branch (fact 4); the probe drops what follows. */
@@ -930,34 +982,41 @@ record_track_close (RecTrack *t)
   gst_object_unref (qsink);
 }
 
+/* Unlinks and removes @t's elements; its file stays open. */
 static void
-record_track_free (RecSession *s, RecTrack *t)
+record_track_remove (RecSession *s, RecTrack *t)
 {
-  GstElement *el[2];
-  if (t == NULL)
-    return;
+  GstElement *el[4] = { t->insul, t->queue, t->mux, t->sink };
   record_track_close (t);
   if (t->tee)
     {
       detach_tee_pad (s, t->tee, &t->tee_pad);
       gst_clear_object (&t->tee);
     }
-  el[0] = t->insul;
-  el[1] = t->queue;
-  remove_elements (s->pipeline, el, 2);
+  remove_elements (s->pipeline, el, 4);
+  t->insul = t->queue = t->mux = t->sink = NULL;
+}
+
+static void
+record_track_free (RecSession *s, RecTrack *t)
+{
+  if (t == NULL)
+    return;
+  record_track_remove (s, t);
+  gst_clear_object (&t->qsrc);
+  rec_part_file_free (t->out);
+  g_free (t->file);
   g_free (t);
 }
 
-/* Finalises a part: EOS into each branch, wait for it at the writer, chain
- * the last bytes, remove its elements. Called without s->lock held. */
+/* Finalises a part: EOS into each branch, wait for it at the writers, chain
+ * the last bytes, remove the elements and any empty file. Called without
+ * s->lock held. */
 static void
 part_finish (RecSession *s, Part *part)
 {
-  g_autoptr (JsonObject) summary = json_object_new ();
-  g_autoptr (GError) e = NULL;
   gint64 deadline = g_get_monotonic_time () + EOS_TIMEOUT_US;
-  gboolean eos;
-  GstElement *el[2];
+  gboolean all_eos = TRUE;
 
   for (int p = 0; p < N_PARTIES; p++)
     for (int k = 0; k < N_KINDS; k++)
@@ -974,43 +1033,54 @@ part_finish (RecSession *s, Part *part)
         if (recorded && g_atomic_int_compare_and_exchange (&t->logged, 0, 1))
           log_track (t);
       }
-  g_mutex_lock (&part->lock);
-  while (!part->eos)
-    if (!g_cond_wait_until (&part->cond, &part->lock, deadline))
-      break;
-  eos = part->eos;
-  g_mutex_unlock (&part->lock);
-  if (!eos)
-    REC_WARN (s->sid, "part %u: no EOS at the writer after %d s; closing anyway", part->index,
-              (int) (EOS_TIMEOUT_US / G_USEC_PER_SEC));
   for (int p = 0; p < N_PARTIES; p++)
     for (int k = 0; k < N_KINDS; k++)
       {
-        record_track_free (s, part->tracks[p][k]);
+        RecTrack *t = part->tracks[p][k];
+        g_autoptr (JsonObject) summary = NULL;
+        gboolean eos;
+        guint64 size;
+        if (t == NULL)
+          continue;
+        g_mutex_lock (&part->lock);
+        while (!t->eos)
+          if (!g_cond_wait_until (&part->cond, &part->lock, deadline))
+            break;
+        eos = t->eos;
+        g_mutex_unlock (&part->lock);
+        if (!eos)
+          {
+            all_eos = FALSE;
+            REC_WARN (s->sid, "part %u: no EOS at the writer of %s after %d s; closing anyway", part->index,
+                      t->file, (int) (EOS_TIMEOUT_US / G_USEC_PER_SEC));
+          }
+        /* The elements go first: nothing writes while the last bytes are chained. */
+        record_track_remove (s, t);
+        track_flush (t);
+        size = rec_part_file_size (t->out);
+        if (size == 0)
+          {
+            /* Nothing was recorded (the track sent nothing): no empty file. */
+            g_autofree char *path = g_build_filename (s->dir, t->file, NULL);
+            g_unlink (path);
+          }
+        else
+          {
+            summary = json_object_new ();
+            json_object_set_int_member (summary, "part", part->index);
+            json_object_set_string_member (summary, "file", t->file);
+            json_object_set_int_member (summary, "bytes", (gint64) size);
+            json_object_set_boolean_member (summary, "complete", eos && !rec_part_file_failed (t->out));
+            json_array_add_object_element (s->done_parts, json_object_ref (summary));
+          }
+        REC_INFO (s->sid, "part %u: %s finished: %" G_GUINT64_FORMAT " bytes%s", part->index, t->file, size,
+                  eos ? "" : " (no EOS)");
+        record_track_free (s, t);
         part->tracks[p][k] = NULL;
       }
-  el[0] = part->mux;
-  el[1] = part->sink;
-  remove_elements (s->pipeline, el, 2);
-  if (!rec_part_file_flush (part->out, running_time_now (s), &e))
-    emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
-  if (rec_part_file_size (part->out) == 0)
-    {
-      /* Nothing was recorded (the part ended before media came): no empty file. */
-      g_autofree char *path = g_build_filename (s->dir, part->file, NULL);
-      g_unlink (path);
-    }
-  json_object_set_int_member (summary, "part", part->index);
-  json_object_set_string_member (summary, "file", part->file);
-  json_object_set_int_member (summary, "bytes", (gint64) rec_part_file_size (part->out));
-  json_object_set_boolean_member (summary, "complete", eos && !rec_part_file_failed (part->out));
-  json_array_add_object_element (s->done_parts, json_object_ref (summary));
-  REC_INFO (s->sid, "part %u finished: %" G_GUINT64_FORMAT " bytes%s", part->index,
-            rec_part_file_size (part->out), eos ? "" : " (no EOS)");
-  rec_part_file_free (part->out);
+  REC_INFO (s->sid, "part %u finished%s", part->index, all_eos ? "" : " (not every track reached EOS)");
   g_mutex_clear (&part->lock);
   g_cond_clear (&part->cond);
-  g_free (part->file);
   g_free (part);
 }
 
@@ -1521,9 +1591,9 @@ handle_offer (RecSession *s, Party party, const char *sdp_text, GError **error)
       if (other)
         link_relay (s, other->in[k], peer->out[k]);
   }
-  /* A part is one signatory PeerConnection. Muxer pads cannot be added once
-   * the muxer has written its header, so an officer joining a part that has
-   * recorded media starts a new part; before that, the officer is added. */
+  /* A part is one signatory PeerConnection. An officer joining a part that
+   * has recorded media starts a new part (the tracks of a part start
+   * together); before that, the officer's tracks are added. */
   if (party == PARTY_SIGNATORY)
     restart_part = TRUE;
   else if (s->part != NULL)
@@ -1986,17 +2056,14 @@ on_tick (gpointer user_data)
   Still *timed_out = NULL;
 
   g_rec_mutex_lock (&s->lock);
-  if (s->part && rec_part_file_due (s->part->out, s->segment_us))
-    {
-      g_autoptr (GError) e = NULL;
-      if (!rec_part_file_flush (s->part->out, running_time_now (s), &e))
-        {
-          if (g_error_matches (e, TG_ERROR, TG_ERROR_NOSPACE))
-            part_disk_full (s->part, e);
-          else
-            emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
-        }
-    }
+  /* A track that stopped sending still has its last bytes chained. */
+  for (int p = 0; s->part && p < N_PARTIES; p++)
+    for (int k = 0; k < N_KINDS; k++)
+      {
+        RecTrack *t = s->part->tracks[p][k];
+        if (t && rec_part_file_due (t->out, s->segment_us))
+          track_flush (t);
+      }
   if (now - s->last_periodic_fku >= s->keyframe_us)
     {
       s->last_periodic_fku = now;

@@ -143,6 +143,10 @@ load_events (SigServer *srv, const char *session_id, const char *dir)
   return events;
 }
 
+/* One file per part (recording-N.mkv) or per track (recording-N-PARTY-KIND.mkv);
+ * the same rule as bundle_recording_name_ok (). */
+#define RECORDING_NAME_RE "^recording(-[0-9]{1,4})?(-(signatory|officer)-(audio|video))?\\.(mkv|webm)$"
+
 static void
 copy_member (JsonObject *to, JsonObject *from, const char *name)
 {
@@ -186,7 +190,9 @@ build_parts (GPtrArray *events, gint64 end_ms, JsonObject *checklist)
       part = json_object_new ();
       tracks = json_array_new ();
       json_object_set_int_member (part, "index", idx);
-      json_object_set_string_member (part, "file", s_member (e, "file"));
+      /* older recorders name the part's single file here; newer ones name
+       * a file per track, on the track events */
+      copy_member (part, e, "file");
       json_object_set_string_member (part, "started_at", s_member (e, "time"));
       {
         g_autofree char *t = sig_iso_from_ms (MAX (stop_ms, start_ms));
@@ -204,8 +210,8 @@ build_parts (GPtrArray *events, gint64 end_ms, JsonObject *checklist)
           if (g_strcmp0 (ft, "track") == 0)
             {
               JsonObject *t = json_object_new ();
-              static const char *const fields[] = { "kind", "party", "codec", "width", "height", "framerate",
-                                                    "sample_rate", "channels", NULL };
+              static const char *const fields[] = { "kind", "party", "file", "codec", "width", "height",
+                                                    "framerate", "sample_rate", "channels", NULL };
               for (guint k = 0; fields[k]; k++)
                 copy_member (t, f, fields[k]);
               json_object_set_boolean_member (t, "usable", TRUE);
@@ -579,7 +585,7 @@ seal_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel)
   g_autofree char *events = g_build_filename (j->dir, "events.jsonl", NULL);
   g_autofree char *stills_dir = g_build_filename (j->dir, "stills", NULL);
   g_autofree char *root = g_build_filename (j->keys_dir, "root.pem", NULL);
-  g_autoptr (GArray) recs = list_inputs (j->dir, "^recording(-[0-9]{1,4})?\\.(mkv|webm)$");
+  g_autoptr (GArray) recs = list_inputs (j->dir, RECORDING_NAME_RE);
   g_autoptr (GArray) stills = list_inputs (stills_dir, "^[A-Za-z0-9][A-Za-z0-9._-]*\\.png$");
   BundleSealOptions o = { 0 };
   BundleVerifyOptions v = { 0 };
@@ -750,7 +756,7 @@ after_stop (gpointer data)
   if (af == NULL || !tg_atomic_file_write (af, text, strlen (text), &error)
       || !tg_atomic_file_commit (af, &error) || !sig_mkdir_private (hdir, &error))
     goto fail;
-  recs = list_inputs (j->dir, "^recording(-[0-9]{1,4})?\\.(mkv|webm)$");
+  recs = list_inputs (j->dir, RECORDING_NAME_RE);
   if (recs->len == 0)
     {
       JsonObject *o = json_object_new ();

@@ -283,6 +283,27 @@ function wantTracks(part) {
   return { video: part.tracks.filter((t) => t.kind === 'video').length, audio: part.tracks.filter((t) => t.kind === 'audio').length };
 }
 
+/** The files of a recording part: one per track (or, from an older recorder, the part's one file). */
+function partFiles(part) {
+  return part.file ? [part.file] : part.tracks.map((t) => t.file);
+}
+
+/**
+ * checkRecording over the files of @part in the extracted bundle @bag: each
+ * track's file holds that one track, decoding to EOS. Returns the tracks
+ * ({pad: "<file> <pad>", spanMs, endMs, ...}).
+ */
+function checkPart(bag, part) {
+  if (part.file) return checkRecording(path.join(bag, 'data', part.file), wantTracks(part));
+  const tracks = [];
+  for (const t of part.tracks) {
+    assert.ok(t.file, `part ${part.index}: the ${t.party} ${t.kind} track names its file`);
+    const m = checkRecording(path.join(bag, 'data', t.file), { video: t.kind === 'video' ? 1 : 0, audio: t.kind === 'audio' ? 1 : 0 });
+    for (const x of m.tracks) tracks.push({ ...x, pad: `${t.file} ${x.pad}` });
+  }
+  return { tracks };
+}
+
 /** Downloads @href with the officer's cookie (the context's request API) to @file; returns the bytes. */
 async function download(ctx, href, file) {
   const r = await ctx.request.get(new URL(href, baseUrl).toString(), { timeout: 120000 });
@@ -351,19 +372,20 @@ test('a whole session: join, media both ways, stills, checklist, sealed bundle t
     const part = record.recording.parts.find((x) => x.tracks.some((t) => t.party === 'signatory'));
     assert.deepEqual(part.tracks.map((t) => `${t.party}/${t.kind}`).sort(),
       ['officer/audio', 'officer/video', 'signatory/audio', 'signatory/video']);
-    assert.ok(bundleMembers(downloaded).includes(`${caseId}/data/${part.file}`));
+    for (const f of partFiles(part)) assert.ok(bundleMembers(downloaded).includes(`${caseId}/data/${f}`), `${f} is in the bundle`);
 
     // the recording: two video and two audio tracks, each decoding to EOS with
     // GStreamer's stock tools, each lasting the call within 10 %
     const bag = extractBundle(tmp, downloaded, caseId);
-    const media = checkRecording(path.join(bag, 'data', part.file), { video: 2, audio: 2 });
-    console.log(`# call ${callMs} ms (connection to close); tracks ${JSON.stringify(media.tracks)}; container says ${media.declaredMs} ms`);
+    const media = checkPart(bag, part);
+    assert.equal(media.tracks.length, 4, `four decoded tracks: ${JSON.stringify(media.tracks)}`);
+    console.log(`# call ${callMs} ms (connection to close); tracks ${JSON.stringify(media.tracks)}`);
     for (const t of media.tracks) {
       assert.ok(Math.abs(t.spanMs - callMs) <= 0.1 * callMs,
-        `${part.file} ${t.pad} lasts ${t.spanMs} ms, not within 10 % of the call's ${callMs} ms`);
+        `${t.pad} lasts ${t.spanMs} ms, not within 10 % of the call's ${callMs} ms`);
     }
     // any other part (the officer alone) decodes too
-    for (const p of record.recording.parts) if (p !== part) checkRecording(path.join(bag, 'data', p.file), wantTracks(p));
+    for (const p of record.recording.parts) if (p !== part) checkPart(bag, p);
 
     // the stills: PNG files that decode, the very images the gallery showed,
     // with the offsets the gallery gave
@@ -421,15 +443,15 @@ test('a signatory reload mid-call rejoins as a new part; both parts are in the b
     const record = bundleRecord(bundle, caseId);
     assert.equal(record.signatory.joins.length, 2, 'the join and the rejoin');
     const withSignatory = record.recording.parts.filter((p) => p.tracks.some((t) => t.party === 'signatory' && t.kind === 'video'));
-    assert.ok(withSignatory.length >= 2, `two parts with the signatory's video: ${JSON.stringify(record.recording.parts.map((p) => p.file))}`);
+    assert.ok(withSignatory.length >= 2, `two parts with the signatory's video: ${JSON.stringify(record.recording.parts.map(partFiles))}`);
     const members = bundleMembers(bundle);
-    for (const p of withSignatory) assert.ok(members.includes(`${caseId}/data/${p.file}`), `${p.file} is in the bundle`);
+    for (const p of withSignatory) for (const f of partFiles(p)) assert.ok(members.includes(`${caseId}/data/${f}`), `${f} is in the bundle`);
     assert.ok(record.interruptions?.length >= 1, 'the drop is in the record');
     // every part in the bundle decodes to EOS on the tracks the record lists
     const bag = extractBundle(tmp, bundle, caseId);
     for (const p of record.recording.parts) {
-      const media = checkRecording(path.join(bag, 'data', p.file), wantTracks(p));
-      console.log(`# ${p.file}: ${JSON.stringify(media.tracks)}`);
+      const media = checkPart(bag, p);
+      console.log(`# part ${p.index}: ${JSON.stringify(media.tracks)}`);
     }
     for (const st of record.stills) checkPng(path.join(bag, 'data', 'stills', st.name));
   } finally {
@@ -487,8 +509,9 @@ test('a recorder killed mid-call: that session is interrupted and still seals; a
     // chained, and at least 5 s went by since the part started
     const sidA = await oa.evaluate(() => window.testigo.session.id);
     const partStart = await waitFor(() => sessionEvents(sidA).find((e) => e.type === 'part-start'), `a part of ${sidA}`);
-    await waitFor(() => sessionEvents(sidA).filter((e) => e.type === 'segment' && e.file === partStart.file).length >= 2,
-      `chained segments of ${partStart.file}`, MEDIA_TIMEOUT);
+    const ofPart = (file) => typeof file === 'string' && file.startsWith(`recording-${partStart.part}-`);
+    await waitFor(() => sessionEvents(sidA).filter((e) => e.type === 'segment' && ofPart(e.file)).length >= 2,
+      `chained segments of part ${partStart.part}`, MEDIA_TIMEOUT);
     await callUntil(Date.parse(partStart.time) + 5000);
     const pid = recorderPid(sidA);
     assert.ok(pid, `the recorder of ${sidA} is running`);
@@ -515,15 +538,15 @@ test('a recorder killed mid-call: that session is interrupted and still seals; a
     const recA = bundleRecord(bundleA, a.caseId);
     assert.ok(recA.interruptions.some((x) => x.cause === 'server'), JSON.stringify(recA.interruptions));
     const partA = recA.recording.parts.find((x) => x.tracks.some((t) => t.party === 'signatory'));
-    assert.ok(partA && bundleMembers(bundleA).includes(`${a.caseId}/data/${partA.file}`), 'the recording up to the kill is in the bundle');
+    assert.ok(partA && partFiles(partA).every((f) => bundleMembers(bundleA).includes(`${a.caseId}/data/${f}`)), 'the recording up to the kill is in the bundle');
     assert.ok(recA.stills.some((x) => x.kind === 'doc-front'));
 
     // The media up to the kill, at most 2 s lost. The part started at
     // started_at (the recorder's part-start time, UTC ms: the same system
     // clock as the test's Date.now()), so the call had run
     //   expected = killedAt - started_at
-    // when the recorder died. The recording's time zero is its first muxed
-    // buffer (matroskamux offset-to-zero), which comes after the part start
+    // when the recorder died. The part's time zero (shared by its track
+    // files) is its first recorded buffer, which comes after the part start
     // by at most the first keyframe's offset (first_keyframe_offset_ms: the
     // known start offset). What the sealed file holds is the latest decoded
     // end over its tracks, heldMs, so
@@ -532,7 +555,7 @@ test('a recorder killed mid-call: that session is interrupted and still seals; a
     // cannot outlast the kill): 3 s slack there, for a part-start time that
     // a loaded recorder stamps late, clock reads and frame lengths.
     const bagA = extractBundle(tmp, bundleA, a.caseId);
-    const mediaA = checkRecording(path.join(bagA, 'data', partA.file), wantTracks(partA));
+    const mediaA = checkPart(bagA, partA);
     const heldMs = Math.max(...mediaA.tracks.map((t) => t.endMs));
     const startOffset = partA.first_keyframe_offset_ms ?? 0;
     const expected = killedAt - Date.parse(partA.started_at);
@@ -543,7 +566,7 @@ test('a recorder killed mid-call: that session is interrupted and still seals; a
     assert.ok(lost >= -3000, `the media do not outlast the kill: ${lost} ms`);
     for (const t of mediaA.tracks) {
       const lostT = expected - (t.endMs + startOffset);
-      assert.ok(lostT <= 2000, `${partA.file} ${t.pad} runs up to the kill: ends at ${t.endMs} ms, ${lostT} ms lost`);
+      assert.ok(lostT <= 2000, `${t.pad} runs up to the kill: ends at ${t.endMs} ms, ${lostT} ms lost`);
     }
 
     // B: the whole proof, approved, verifies, passes the recipe, its media decode
@@ -556,7 +579,7 @@ test('a recorder killed mid-call: that session is interrupted and still seals; a
     recipePasses(bundleB);
     const recB = bundleRecord(bundleB, b.caseId);
     const bagB = extractBundle(tmp, bundleB, b.caseId);
-    for (const p of recB.recording.parts) checkRecording(path.join(bagB, 'data', p.file), wantTracks(p));
+    for (const p of recB.recording.parts) checkPart(bagB, p);
     assert.ok(!(recB.interruptions || []).some((x) => x.cause === 'server'), `B's recorder was not hit: ${JSON.stringify(recB.interruptions)}`);
   } finally {
     for (const c of ctx) await c.close();

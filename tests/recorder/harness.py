@@ -195,6 +195,10 @@ class Session:
         proc.wait(10)
         self.rec.send({"type": "peer-left", "peer": party})
 
+    def pause(self, party, kind, ms):
+        """@party's @kind track sends nothing for @ms (rtc-peer's "pause")."""
+        self.peers[party].send({"type": "pause", "kind": kind, "ms": ms})
+
     def peer_stats(self, party, timeout=5):
         deadline = time.monotonic() + timeout
         with self.cond:

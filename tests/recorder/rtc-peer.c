@@ -12,6 +12,8 @@
  *               the received video (webrtcbin sends a PLI/FIR to the recorder), as a browser does when
  *               it cannot decode; answered with {"type":"keyframe-request-sent","ok":B,
  *               "remote_ssrc":S} (S: the SSRC the video is received with, or -1).
+ *               {"type":"pause","kind":"video"|"audio","ms":N}: that track sends nothing for N ms
+ *               (a phone's camera paused in a background tab), then goes on with time moved on.
  *     --report-keyframe-requests: every keyframe request that reaches this peer's own senders (its
  *               webrtcbin's RTP session turns a PLI/FIR for one of its SSRCs into an upstream
  *               GstForceKeyUnit) is printed as {"type":"keyframe-request","kind":K,"ssrc":S,
@@ -44,6 +46,7 @@ typedef struct {
   GstElement *src;
   GThread *thread;
   gint want_key;
+  gint pause_ms;       /* atomic: a pause asked for ({"type":"pause"}) */
 } Feeder;
 
 static GMainLoop *loop;
@@ -134,6 +137,18 @@ feed_thread (gpointer data)
           i = 0;
           offset = (gint64) (last + 50 * GST_MSECOND);
         }
+      {
+        gint ms = g_atomic_int_get (&f->pause_ms);
+        if (ms > 0 && g_atomic_int_compare_and_exchange (&f->pause_ms, ms, 0))
+          {
+            /* Nothing sent for @ms; then the timestamps have moved on as much. */
+            gint64 until = g_get_monotonic_time () + (gint64) ms * 1000;
+            while (!g_atomic_int_get (&stop_flag) && g_get_monotonic_time () < until)
+              g_usleep (20 * 1000);
+            offset += (gint64) ms * GST_MSECOND;
+            last += (GstClockTime) ms * GST_MSECOND;
+          }
+      }
       if (g_atomic_int_compare_and_exchange (&f->want_key, 1, 0))
         {
           /* An encoder answers a PLI with a keyframe: jump to the next one. */
@@ -400,6 +415,14 @@ handle_line (const char *line)
     }
   else if (strcmp (type, "request-keyframe") == 0)
     request_keyframe ();
+  else if (strcmp (type, "pause") == 0)
+    {
+      const char *kind = json_object_get_string_member_with_default (o, "kind", "");
+      gint64 ms = json_object_get_int_member_with_default (o, "ms", 0);
+      Feeder *f = strcmp (kind, "video") == 0 ? &feeders[0] : strcmp (kind, "audio") == 0 ? &feeders[1] : NULL;
+      if (f != NULL && ms > 0 && ms <= 600000)
+        g_atomic_int_set (&f->pause_ms, (gint) ms);
+    }
   else if (strcmp (type, "bye") == 0)
     g_main_loop_quit (loop);
 }

@@ -71,6 +71,34 @@ def check_recording(path):
     return r.returncode, info, r.stderr
 
 
+def part_files(sdir, part):
+    """The files of recording part @part: one per track, recording-N-<party>-<kind>.mkv."""
+    pre = "recording-%d-" % part
+    return sorted(f for f in os.listdir(sdir) if f.startswith(pre) and f.endswith(".mkv"))
+
+
+def check_part(sdir, part):
+    """check_recording over every track file of @part, summed: the worst exit
+    status, the track counts added up, the frames of every video track, and
+    the longest duration (the files share the part's timeline)."""
+    files = part_files(sdir, part)
+    total = {"files": files, "video_tracks": 0, "audio_tracks": 0, "video_frames": [], "duration_ms": 0}
+    worst, errs = (1 if not files else 0), []
+    for f in files:
+        rc, info, err = check_recording(os.path.join(sdir, f))
+        worst = max(worst, rc)
+        errs.append(err)
+        for k in ("video_tracks", "audio_tracks"):
+            total[k] += info.get(k, 0)
+        total["video_frames"] += info.get("video_frames", [])
+        total["duration_ms"] = max(total["duration_ms"], info.get("duration_ms", 0))
+    return worst, total, "".join(errs)
+
+
+def all_files(sdir):
+    return sorted(f for f in os.listdir(sdir) if f.startswith("recording-") and f.endswith(".mkv"))
+
+
 def seal_and_verify(w, sdir, recordings, stills):
     keys = os.path.join(w, "keys")
     if not os.path.isdir(keys):
@@ -134,7 +162,7 @@ def test_call(w):
         e2 = s.wait_for(is_type("error"), 5, m)
         ok(e2 is not None and e2.get("code") == "too-big", "a line over 64 KiB gets too-big", e2)
         m = s.mark()
-        s.log_event({"type": "segment", "file": "recording-1.mkv"})
+        s.log_event({"type": "segment", "file": "recording-1-signatory-video.mkv"})
         ok(s.wait_for(is_type("error", request="log-event"), 5, m) is not None,
            "log-event refuses a segment the recorder did not write")
         ok(s.rec.alive(), "recorder still running after bad lines")
@@ -193,17 +221,18 @@ def test_call(w):
 
         stopped, rc = s.stop()
         ok(stopped is not None and rc == 0, "stop: stopped and exit 0", stopped)
-        parts = [p["file"] for p in (stopped or {}).get("parts", [])]
-        ok(parts == ["recording-1.mkv", "recording-2.mkv", "recording-3.mkv"],
-           "parts are recording-1.mkv, -2 and -3", parts)
+        files = sorted(p["file"] for p in (stopped or {}).get("parts", []))
+        want = sorted("recording-%d-%s-%s.mkv" % (i, p, k) for i in (1, 2, 3)
+                      for p in ("signatory", "officer") for k in ("audio", "video"))
+        ok(files == want, "stopped lists a file per track of parts 1, 2 and 3", files)
     finally:
         s.kill_all()
 
-    for f in ("recording-1.mkv", "recording-2.mkv", "recording-3.mkv"):
-        rc, info, err = check_recording(os.path.join(sdir, f))
+    for part in (1, 2, 3):
+        rc, info, err = check_part(sdir, part)
         ok(rc == 0 and info.get("video_tracks") == 2 and info.get("audio_tracks") == 2,
-           "%s decodes to EOS on four tracks %s" % (f, json.dumps(info)), err)
-        if f == "recording-1.mkv":
+           "part %d decodes to EOS on four tracks %s" % (part, json.dumps(info)), err)
+        if part == 1:
             got = info.get("duration_ms", 0) / 1000.0
             ok(abs(got - part1_wall) <= 0.1 * part1_wall + 0.5,
                "part 1 lasts as long as the call did (%.2f s recorded, %.2f s wall)" % (got, part1_wall))
@@ -217,8 +246,11 @@ def test_call(w):
         vtracks = [e for e in map(json.loads, fp) if e["type"] == "track" and e["kind"] == "video"]
     ok(len(vtracks) == 6 and all(5 <= v.get("framerate", 0) <= 30 for v in vtracks),
        "six video track entries with their measured frame rate", vtracks)
-    rc, out = seal_and_verify(w, sdir, ["recording-1.mkv", "recording-2.mkv", "recording-3.mkv"],
-                              ["doc-front.png"])
+    with open(os.path.join(sdir, "events.jsonl")) as fp:
+        tracks = [e for e in map(json.loads, fp) if e["type"] == "track"]
+    ok(sorted(t.get("file", "") for t in tracks) == want,
+       "each track event names its file", [t.get("file") for t in tracks])
+    rc, out = seal_and_verify(w, sdir, all_files(sdir), ["doc-front.png"])
     ok(rc == 0 and "TOTAL-PASSED" in out, "sealed bundle verifies: TOTAL-PASSED", out)
 
 
@@ -236,9 +268,10 @@ def test_kill(w):
     finally:
         s.kill_all()
         s.close_peers()
-    parts = sorted(f for f in os.listdir(sdir) if f.startswith("recording-"))
-    diag("parts: %s" % parts)
-    rc, info, err = check_recording(os.path.join(sdir, parts[-1]))
+    parts = all_files(sdir)
+    diag("files: %s" % parts)
+    last = max(int(f.split("-")[1]) for f in parts) if parts else 0
+    rc, info, err = check_part(sdir, last)
     ok(rc == 0 and info.get("video_tracks") == 2 and info.get("audio_tracks") == 2
        and min(info.get("video_frames", [0])) > 0,
        "the killed recording decodes on four tracks %s" % json.dumps(info), err)
@@ -246,8 +279,8 @@ def test_kill(w):
     ok(r.returncode == 0, "events.jsonl is a valid prefix (%s)" % r.stdout.strip(), r.stderr)
     with open(os.path.join(sdir, "events.jsonl")) as fp:
         segs = [json.loads(line) for line in fp if '"segment"' in line]
-    size = os.path.getsize(os.path.join(sdir, parts[-1]))
-    covered = segs[-1]["offset"] + segs[-1]["length"] if segs else 0
+    size = sum(os.path.getsize(os.path.join(sdir, f)) for f in part_files(sdir, last))
+    covered = sum(x["length"] for x in segs if x["file"] in part_files(sdir, last))
     ok(len(segs) >= 1, "segments were chained before the kill (%d bytes of %d)" % (covered, size))
     rc, out = seal_and_verify(w, sdir, parts, [])
     ok(rc == 0 and "PASSED" in out, "the sealed partial recording verifies", out)
@@ -400,7 +433,7 @@ def test_keyframe(w):
 
 def test_recvonly(w):
     """An officer without a camera: video recvonly. The part records the three
-    tracks that are sent (an empty muxer pad would hold the part back)."""
+    tracks that are sent, a file each."""
     media = harness.make_media(os.path.join(w, "media.webm"))
     s = harness.Session(RECORDER, PEER, media, w, session_id="s-recvonly")
     try:
@@ -419,10 +452,10 @@ def test_recvonly(w):
         ok(stopped is not None and rc == 0, "stopped, exit 0", stopped)
     finally:
         s.kill_all()
-    rc, info, err = check_recording(os.path.join(s.dir, "recording-1.mkv"))
+    rc, info, err = check_part(s.dir, 1)
     ok(rc == 0 and info.get("video_tracks") == 1 and info.get("audio_tracks") == 2,
-       "recording holds 1 video + 2 audio tracks, all decoding %s" % json.dumps(info), err)
-    rc, out = seal_and_verify(w, s.dir, ["recording-1.mkv"], [])
+       "part 1 holds 1 video + 2 audio tracks, all decoding %s" % json.dumps(info), err)
+    rc, out = seal_and_verify(w, s.dir, all_files(s.dir), [])
     ok(rc == 0 and "PASSED" in out, "the sealed recording verifies", out)
 
 
@@ -472,7 +505,7 @@ def test_jitter(w):
             ok(stopped is not None and rc == 0, "%s: stopped, exit 0" % label, stopped)
         finally:
             s.kill_all()
-        rc, info, err = check_recording(os.path.join(s.dir, "recording-1.mkv"))
+        rc, info, err = check_part(s.dir, 1)
         ok(rc == 0 and info.get("video_tracks") == 2 and info.get("audio_tracks") == 2
            and min(info.get("video_frames", [0])) > 20,
            "%s: the four tracks decode to EOS %s" % (label, json.dumps(info)), err)
@@ -480,6 +513,61 @@ def test_jitter(w):
         # lasts from the first keyframe to the stop: more than the 4 s waited
         ok(4000 <= info.get("duration_ms", 0) <= call_ms + 2000,
            "%s: recorded %s ms for a call of %d ms after the first keyframe" % (label, info.get("duration_ms"), call_ms))
+
+
+def test_stall(w):
+    """A track that stops sending for longer than the recording queues hold
+    (a phone's camera paused while the page is in the background: 14 s) holds
+    nothing else back: the other tracks are recorded whole, and the paused
+    track goes on when its media comes back."""
+    PAUSE_MS = 14000
+    media = harness.make_media(os.path.join(w, "media.webm"))
+    s = harness.Session(RECORDER, PEER, media, w, session_id="s-stall")
+    try:
+        ok(s.wait_for(is_type("ready"), 10) is not None, "ready")
+        s.join("officer")
+        time.sleep(0.5)
+        s.join("signatory")
+        ok(s.wait_for(is_type("first-keyframe", peer="signatory"), 15) is not None, "signatory video recorded")
+        ok(s.wait_for(is_type("first-keyframe", peer="officer"), 15) is not None, "officer video recorded")
+        time.sleep(2)
+        s.pause("signatory", "video", PAUSE_MS)
+        time.sleep(2)  # stats come every second: a 2 s margin
+        f0 = s.peer_stats("officer").get("video_frames", 0)
+        time.sleep(3)
+        f1 = s.peer_stats("officer").get("video_frames", 0)
+        ok(f1 - f0 <= 5, "the signatory's video paused (the officer got %d frames in 3 s)" % (f1 - f0))
+        time.sleep(PAUSE_MS / 1000.0 - 1)
+        sig = s.peer_stats("officer")
+        ok(s.rec.alive() and sig.get("audio_buffers", 0) > 0, "the call went on through the pause", sig)
+        stopped, rc = s.stop()
+        ok(stopped is not None and rc == 0, "stopped, exit 0", stopped)
+    finally:
+        s.kill_all()
+    rc, info, err = check_part(s.dir, 1)
+    ok(rc == 0 and info.get("video_tracks") == 2 and info.get("audio_tracks") == 2,
+       "part 1: four tracks, each decoding to EOS %s" % json.dumps(info), err)
+    # Opus: a buffer per 20 ms. Each audio file holds its whole span, the
+    # pause included (a stalled muxer would have dropped the queues' oldest).
+    for party in ("signatory", "officer"):
+        rc, a, err = check_recording(os.path.join(s.dir, "recording-1-%s-audio.mkv" % party))
+        got = sum(a.get("audio_buffers", []))
+        span_s = a.get("duration_ms", 0) / 1000.0
+        ok(rc == 0 and span_s > PAUSE_MS / 1000.0 and got >= 0.9 * span_s * 50,
+           "%s audio recorded through the pause: %d buffers over %.1f s (%.0f expected)"
+           % (party, got, span_s, span_s * 50), err)
+    rc, v, err = check_recording(os.path.join(s.dir, "recording-1-officer-video.mkv"))
+    got = sum(v.get("video_frames", []))
+    span_s = v.get("duration_ms", 0) / 1000.0
+    ok(rc == 0 and got >= 0.8 * span_s * 20, "officer video recorded through the signatory's pause: %d frames over %.1f s"
+       % (got, span_s), err)
+    rc, v, err = check_recording(os.path.join(s.dir, "recording-1-signatory-video.mkv"))
+    span_s = v.get("duration_ms", 0) / 1000.0
+    got = sum(v.get("video_frames", []))
+    ok(rc == 0 and span_s > PAUSE_MS / 1000.0 + 2 and 60 < got < (span_s - PAUSE_MS / 1000.0 + 2) * 20,
+       "the signatory's video goes on after the pause, with the gap (%d frames over %.1f s)" % (got, span_s), err)
+    rc, out = seal_and_verify(w, s.dir, all_files(s.dir), [])
+    ok(rc == 0 and "PASSED" in out, "the sealed recording verifies", out)
 
 
 # Runs the recorder with its session directory on a tiny tmpfs in a private
@@ -518,12 +606,12 @@ def test_diskfull(w):
     finally:
         s.kill_all()
     out = sdir + ".out"
-    rc, info, err = check_recording(os.path.join(out, "recording-1.mkv"))
-    ok(info.get("video_tracks") == 2 and min(info.get("video_frames", [0])) > 0,
+    rc, info, err = check_part(out, 1)
+    ok(info.get("video_tracks") == 2 and min(info.get("video_frames", [0]) or [0]) > 0,
        "what was written before the disk filled decodes %s" % json.dumps(info), err)
     r = subprocess.run([EVENTS_CHECK, os.path.join(out, "events.jsonl")], capture_output=True, text=True)
     ok(r.returncode == 0, "events.jsonl is valid, no torn line (%s)" % r.stdout.strip(), r.stderr)
-    rc, vout = seal_and_verify(w, out, ["recording-1.mkv"], [])
+    rc, vout = seal_and_verify(w, out, all_files(out), [])
     ok(rc == 0 and "PASSED" in vout, "the sealed disk-full recording verifies", vout)
     diag(vout.strip().replace("\n", " | ")[:300])
 
@@ -534,7 +622,7 @@ def main():
     try:
         {"call": test_call, "kill": test_kill, "diskfull": test_diskfull, "protocol": test_protocol,
          "recvonly": test_recvonly, "keyframe": test_keyframe,
-         "jitter": test_jitter}[which](w)
+         "jitter": test_jitter, "stall": test_stall}[which](w)
     except Exception as e:  # report, do not hide
         import traceback
         ok(False, "test ran to the end", traceback.format_exc() + str(e))

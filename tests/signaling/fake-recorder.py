@@ -4,6 +4,10 @@ object per line on stdin/stdout) without GStreamer, so that testigod's side
 can be tested alone: it answers offers with a fixed SDP, writes a few bytes
 as recording-N.mkv with a valid segment hash chain in events.jsonl, saves
 stills, appends log-event events and stops on {"type":"stop"}.
+With FAKE_RECORDER_PER_TRACK=1 in the environment it writes one file per
+track instead, like the current recorder: recording-N-signatory-video.mkv and
+recording-N-signatory-audio.mkv, their segments interleaved in one chain, the
+files named by the track events and not by part-start.
 It writes its pid to SESSION_DIR/recorder.pid so a test can kill it."""
 import argparse, datetime, hashlib, json, os, sys
 
@@ -29,6 +33,8 @@ if os.path.exists(events):
 chain = b"\0" * 32
 part = -1
 rt = 0
+per_track = os.environ.get("FAKE_RECORDER_PER_TRACK") == "1"
+written = []
 
 
 def now():
@@ -52,28 +58,49 @@ def say(obj):
     sys.stdout.flush()
 
 
+def write_segment(name, data, step=500_000_000):
+    global chain, rt
+    path = os.path.join(d, name)
+    offset = os.path.getsize(path) if name in written else 0
+    with open(path, "ab" if name in written else "wb") as f:
+        f.write(data)
+    if name not in written:
+        written.append(name)
+    h = hashlib.sha256(data).digest()
+    chain = hashlib.sha256(chain + h).digest()
+    rt += step
+    log({"type": "segment", "file": name, "offset": offset, "length": len(data), "sha256": h.hex(),
+         "chain": chain.hex(), "running_time_ns": rt})
+
+
 def start_part():
-    global part, chain, rt
+    global part
     part += 1
     name = "recording-%d.mkv" % part
-    log({"type": "part-start", "part": part, "file": name, "running_time_ns": rt})
-    say({"type": "part-started", "part": part, "file": name})
-    log({"type": "track", "part": part, "party": "signatory", "kind": "video", "codec": "vp8",
-         "width": 640, "height": 480, "framerate": 20})
-    log({"type": "track", "part": part, "party": "signatory", "kind": "audio", "codec": "opus",
-         "sample_rate": 48000, "channels": 2})
-    say({"type": "track", "part": part, "party": "signatory", "kind": "video", "codec": "vp8"})
+    video = "recording-%d-signatory-video.mkv" % part if per_track else None
+    audio = "recording-%d-signatory-audio.mkv" % part if per_track else None
+    if per_track:
+        log({"type": "part-start", "part": part, "running_time_ns": rt})
+        say({"type": "part-started", "part": part, "running_time_ns": rt})
+    else:
+        log({"type": "part-start", "part": part, "file": name, "running_time_ns": rt})
+        say({"type": "part-started", "part": part, "file": name})
+    log(dict({"type": "track", "part": part, "party": "signatory", "kind": "video"},
+             **({"file": video} if per_track else {}), codec="vp8", width=640, height=480, framerate=20))
+    log(dict({"type": "track", "part": part, "party": "signatory", "kind": "audio"},
+             **({"file": audio} if per_track else {}), codec="opus", sample_rate=48000, channels=2))
+    say(dict({"type": "track", "part": part, "party": "signatory", "kind": "video"},
+             **({"file": video} if per_track else {}), codec="vp8"))
     log({"type": "keyframe", "part": part, "party": "signatory", "running_time_ns": rt + 60_000_000,
          "requested": True})
     say({"type": "first-keyframe", "part": part, "party": "signatory", "offset_ms": 60})
-    data = b"\x1aE\xdf\xa3fake matroska bytes for part %d\n" % part
-    with open(os.path.join(d, name), "wb") as f:
-        f.write(data)
-    h = hashlib.sha256(data).digest()
-    chain = hashlib.sha256(chain + h).digest()
-    rt += 1_000_000_000
-    log({"type": "segment", "file": name, "offset": 0, "length": len(data), "sha256": h.hex(),
-         "chain": chain.hex(), "running_time_ns": rt})
+    if per_track:
+        # two segments per file, interleaved across the files in one chain
+        for i in range(2):
+            write_segment(video, b"\x1aE\xdf\xa3" * (1 - i) + b"fake video bytes %d of part %d\n" % (i, part))
+            write_segment(audio, b"\x1aE\xdf\xa3" * (1 - i) + b"fake audio bytes %d of part %d\n" % (i, part))
+    else:
+        write_segment(name, b"\x1aE\xdf\xa3fake matroska bytes for part %d\n" % part, 1_000_000_000)
 
 
 say({"type": "ready"})
@@ -99,5 +126,5 @@ for raw in sys.stdin:
     elif t == "log-event":
         log(dict(m["event"]))
     elif t == "stop":
-        say({"type": "stopped", "parts": ["recording-%d.mkv" % i for i in range(part + 1)], "next_seq": seq})
+        say({"type": "stopped", "parts": written, "next_seq": seq})
         sys.exit(0)

@@ -5,7 +5,7 @@ and sealing, recorder death."""
 import json, os, signal, sqlite3, subprocess, sys, tarfile, time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(__file__))
-from sigtest import ServerTest, main, TESTIGO
+from sigtest import Server, ServerTest, main, TESTIGO
 
 CONSENT = {"type": "consent", "text_version": "consent-v1", "text_sha256": "a" * 64,
            "shown_information": ["Purpose of the session and of the recording", "Retention: 15 years"]}
@@ -24,6 +24,9 @@ CHECKLIST = {
 class Signaling(ServerTest):
     def setUp(self):
         super().setUp()
+        self.open_case()
+
+    def open_case(self):
         self.assertEqual(self.srv.login()[0], 200)
         self.case = self.srv.new_case()
         self.session = self.srv.new_session(self.case["id"])
@@ -249,6 +252,36 @@ class Signaling(ServerTest):
         w = self.ws()
         w.send({"type": "hello", "role": "signatory", "token": self.token})
         self.assertEqual(w.expect("error")["code"], "link-used")
+
+    def test_per_track_recording_files_are_sealed(self):
+        # a recorder that writes one file per track: restart the server so
+        # that its (fake) recorder inherits FAKE_RECORDER_PER_TRACK=1
+        self.srv.cleanup()
+        os.environ["FAKE_RECORDER_PER_TRACK"] = "1"
+        try:
+            self.srv = Server(args=self.server_args)
+        finally:
+            del os.environ["FAKE_RECORDER_PER_TRACK"]
+        self.open_case()
+        o, s, _ = self.call()
+        st, _, doc = self.srv.request("POST", "/api/sessions/%s/close" % self.sid,
+                                      {"outcome": "rejected", "notes": "Documento ilegible."})
+        self.assertEqual(st, 200, doc)
+        self.assertTrue(doc["sealed"])
+        self.assertEqual(doc["indication"], "TOTAL-PASSED", doc)
+        root = os.path.join(self.srv.state, "keys", "root.pem")
+        v = subprocess.run([TESTIGO, "verify", "--ca-file", root, doc["bundle"]], capture_output=True, text=True)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        with tarfile.open(doc["bundle"]) as t:
+            names = t.getnames()
+            rec = json.load(t.extractfile("%s/data/record.json" % self.case["id"]))
+        for kind in ("video", "audio"):
+            self.assertIn("%s/data/recording-0-signatory-%s.mkv" % (self.case["id"], kind), names)
+        self.assertNotIn("%s/data/recording-0.mkv" % self.case["id"], names)
+        part = rec["recording"]["parts"][0]
+        self.assertNotIn("file", part)
+        self.assertEqual(sorted(t["file"] for t in part["tracks"]),
+                         ["recording-0-signatory-audio.mkv", "recording-0-signatory-video.mkv"])
 
     def test_signatory_drop_and_rejoin_is_a_new_part(self):
         o, s, hello = self.call()

@@ -19,6 +19,14 @@ test_names (void)
   g_assert_true (bundle_recording_name_ok ("recording-12.webm"));
   g_assert_false (bundle_recording_name_ok ("recording-12345.mkv"));
   g_assert_false (bundle_recording_name_ok ("evil.mkv"));
+  g_assert_true (bundle_recording_name_ok ("recording-1-signatory-video.mkv"));
+  g_assert_true (bundle_recording_name_ok ("recording-0-officer-audio.webm"));
+  g_assert_true (bundle_recording_name_ok ("recording-officer-video.mkv"));
+  g_assert_false (bundle_recording_name_ok ("recording-1-judge-video.mkv"));
+  g_assert_false (bundle_recording_name_ok ("recording-1-signatory.mkv"));
+  g_assert_false (bundle_recording_name_ok ("recording-signatory-video-1.mkv"));
+  g_assert_false (bundle_recording_name_ok ("recording-1-signatory-video.mp4"));
+  g_assert_false (bundle_recording_name_ok ("recording-1-signatory-video.mkv/"));
   g_assert_true (bundle_still_name_ok ("doc-front.png"));
   g_assert_false (bundle_still_name_ok (".png"));
   g_assert_false (bundle_still_name_ok ("a/b.png"));
