@@ -12,8 +12,12 @@ keyframe. With --repeat R every N is run R times (interleaved: 1,4,8,16,1,...)
 and the table shows the median (min-max) CPU; ratios are to N = 1 of the
 same run.
 
-  bench.py --build DIR [--sessions 1,4,8,16] [--seconds 15] [--repeat 1] [--threads]
-           [--jitter-buffer-ms 0,200] [--json OUT]
+  bench.py --build DIR [--baseline-build DIR] [--sessions 1,4,8,16] [--seconds 15]
+           [--repeat 1] [--threads] [--jitter-buffer-ms 0,200] [--json OUT]
+
+--baseline-build runs every N also with another build's recorder (say, of
+the commit before a change), interleaved with this build's, so the ratio
+"base" compares the two in the same run on the same machine.
 
 --jitter-buffer-ms runs every N once per value (interleaved), so the default
 (0: packets go on as they arrive) is compared with rtpbin's jitter buffer in
@@ -181,6 +185,7 @@ def run(n, build, media, seconds, workroot, jitter_ms=0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
+    ap.add_argument("--baseline-build", help="another build whose recorder runs interleaved, for the ratio base")
     ap.add_argument("--sessions", default="1,4,8,16")
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--repeat", type=int, default=1)
@@ -199,14 +204,17 @@ def main():
     work = harness.tempdir("testigo-bench-rec-")
     media = harness.make_media(os.path.join(work, "media.webm"), seconds=20, pattern="smpte100", speed=3)
     kbps = os.path.getsize(media) * 8 / 20 / 1000
-    keys = [(n, jb) for n in ns for jb in jbs]
+    builds = [("this", a.build)] + ([("baseline", a.baseline_build)] if a.baseline_build else [])
+    # a key: (N, jitter buffer ms, build label)
+    keys = [(n, jb, b[0]) for n in ns for jb in jbs for b in builds]
+    build_dir = dict(builds)
     runs = {k: [] for k in keys}
     for rep in range(a.repeat):
         for k in keys:
-            r = run(k[0], a.build, media, a.seconds, work, k[1])
+            r = run(k[0], build_dir[k[2]], media, a.seconds, work, k[1])
             runs[k].append(r)
-            print("# run %d N=%d jitter-buffer %d ms: %.2f %%/session, load %.1f-%.1f, peers %.0f %%"
-                  % (rep + 1, k[0], k[1], r["cpu_pct_per_session"], r["load_start"], r["load_end"],
+            print("# run %d N=%d jitter-buffer %d ms, %s build: %.2f %%/session, load %.1f-%.1f, peers %.0f %%"
+                  % (rep + 1, k[0], k[1], k[2], r["cpu_pct_per_session"], r["load_start"], r["load_end"],
                      r["peers_cpu_pct_total"]), file=sys.stderr, flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
@@ -218,22 +226,25 @@ def main():
 
     print("pre-encoded media: VP8 640x480@20 + Opus, %.0f kbit/s per direction; %d CPUs; window %d s; "
           "%d run(s) per N, median (min-max)" % (kbps, os.cpu_count(), a.seconds, a.repeat))
-    print("ratio N: to N = %d with the same jitter buffer; ratio jb: to jitter buffer %s at the same N"
-          % (ns[0], label((0, jbs[0]))))
-    print("| N | jitter buffer | recorder CPU %/session (one core) | ratio N | ratio jb | total recorder CPU % "
-          "| peers' CPU % | load avg | RSS MB/session | ratio N | first keyframe ms (median / max) "
+    print("ratio N: to N = %d with the same build and jitter buffer; ratio jb: to jitter buffer %s at the same N "
+          "and build%s" % (ns[0], label((0, jbs[0])),
+                           "; ratio base: to the baseline build (%s) at the same N and jitter buffer" % a.baseline_build
+                           if a.baseline_build else ""))
+    print("| N | build | jitter buffer | recorder CPU %/session (one core) | ratio N | ratio jb | ratio base "
+          "| total recorder CPU % | peers' CPU % | load avg | RSS MB/session | ratio N | first keyframe ms (median / max) "
           "| sessions with keyframe | min relayed fps |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     alld = {k: [d for r in runs[k] for d in r["first_keyframe_ms"]] for k in keys}
     for k in keys:
         n = k[0]
         cpus = [r["cpu_pct_per_session"] for r in runs[k]]
-        base_n, base_jb = (ns[0], k[1]), (n, jbs[0])
-        print("| %d | %s | %.2f (%.2f-%.2f) | %.2f | %.2f | %.1f | %.0f | %.1f-%.1f | %.1f | %.2f | %s / %s | %d/%d "
-              "| %.1f |" % (
-                  n, label(k), statistics.median(cpus), min(cpus), max(cpus),
+        base_n, base_jb, base_b = (ns[0], k[1], k[2]), (n, jbs[0], k[2]), (n, k[1], builds[-1][0])
+        print("| %d | %s | %s | %.2f (%.2f-%.2f) | %.2f | %.2f | %.2f | %.1f | %.0f | %.1f-%.1f | %.1f | %.2f "
+              "| %s / %s | %d/%d | %.1f |" % (
+                  n, k[2], label(k), statistics.median(cpus), min(cpus), max(cpus),
                   statistics.median(cpus) / med(base_n, "cpu_pct_per_session"),
                   statistics.median(cpus) / med(base_jb, "cpu_pct_per_session"),
+                  statistics.median(cpus) / med(base_b, "cpu_pct_per_session"),
                   med(k, "cpu_pct_total"), med(k, "peers_cpu_pct_total"),
                   min(r["load_start"] for r in runs[k]), max(r["load_end"] for r in runs[k]),
                   med(k, "rss_mb_per_session"), med(k, "rss_mb_per_session") / med(base_n, "rss_mb_per_session"),
@@ -243,14 +254,14 @@ def main():
     if a.threads:
         for k in keys:
             r = runs[k][-1]
-            print("\nN = %d, jitter buffer %s (last run), per session: thread name | threads | CPU %% | wake-ups/s"
-                  % (k[0], label(k)))
+            print("\nN = %d, %s build, jitter buffer %s (last run), per session: thread name | threads | CPU %% "
+                  "| wake-ups/s" % (k[0], k[2], label(k)))
             for name, (cpu, cs, count) in sorted(r["threads"].items(), key=lambda x: -x[1][0] - x[1][1] / 1e4):
                 if cpu >= 0.005 or cs >= 1:
                     print("  %-20s %3d %6.2f %7.0f" % (name, count, cpu, cs))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"media_kbps": kbps, "runs": {"%d/%d" % k: runs[k] for k in keys}}, f, indent=1)
+            json.dump({"media_kbps": kbps, "runs": {"%d/%d/%s" % k: runs[k] for k in keys}}, f, indent=1)
 
 if __name__ == "__main__":
     main()
