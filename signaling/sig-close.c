@@ -5,6 +5,7 @@
 #include "sig-private.h"
 #include "bundle.h"
 
+#include <glib/gstdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -557,8 +558,11 @@ cmp_names (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+/* The files of @dir whose names match @pattern, sorted. With @skip_empty,
+ * empty files are left out: a recorder stopped or killed before a track's
+ * first buffer leaves its file empty, and an empty file is no evidence. */
 static GArray *
-list_inputs (const char *dir, const char *pattern)
+list_inputs (const char *dir, const char *pattern, gboolean skip_empty)
 {
   GArray *a = g_array_new (FALSE, TRUE, sizeof (BundleInput));
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
@@ -573,6 +577,9 @@ list_inputs (const char *dir, const char *pattern)
     {
       g_autofree char *path = g_build_filename (dir, g_ptr_array_index (names, i), NULL);
       BundleInput in = { .name = g_ptr_array_index (names, i), .path = g_intern_string (path) };
+      GStatBuf st;
+      if (skip_empty && g_stat (path, &st) == 0 && st.st_size == 0)
+        continue;
       g_array_append_val (a, in);
     }
   return a;
@@ -585,8 +592,8 @@ seal_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel)
   g_autofree char *events = g_build_filename (j->dir, "events.jsonl", NULL);
   g_autofree char *stills_dir = g_build_filename (j->dir, "stills", NULL);
   g_autofree char *root = g_build_filename (j->keys_dir, "root.pem", NULL);
-  g_autoptr (GArray) recs = list_inputs (j->dir, RECORDING_NAME_RE);
-  g_autoptr (GArray) stills = list_inputs (stills_dir, "^[A-Za-z0-9][A-Za-z0-9._-]*\\.png$");
+  g_autoptr (GArray) recs = list_inputs (j->dir, RECORDING_NAME_RE, TRUE);
+  g_autoptr (GArray) stills = list_inputs (stills_dir, "^[A-Za-z0-9][A-Za-z0-9._-]*\\.png$", FALSE);
   BundleSealOptions o = { 0 };
   BundleVerifyOptions v = { 0 };
   g_autoptr (BundleReport) report = NULL;
@@ -756,7 +763,7 @@ after_stop (gpointer data)
   if (af == NULL || !tg_atomic_file_write (af, text, strlen (text), &error)
       || !tg_atomic_file_commit (af, &error) || !sig_mkdir_private (hdir, &error))
     goto fail;
-  recs = list_inputs (j->dir, RECORDING_NAME_RE);
+  recs = list_inputs (j->dir, RECORDING_NAME_RE, TRUE);
   if (recs->len == 0)
     {
       JsonObject *o = json_object_new ();

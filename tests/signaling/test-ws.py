@@ -264,6 +264,9 @@ class Signaling(ServerTest):
             del os.environ["FAKE_RECORDER_PER_TRACK"]
         self.open_case()
         o, s, _ = self.call()
+        # a track file left empty (a recorder killed before its first buffer): not sealed
+        empty = os.path.join(self.srv.state, "sessions", self.sid, "recording-7-officer-video.mkv")
+        open(empty, "wb").close()
         st, _, doc = self.srv.request("POST", "/api/sessions/%s/close" % self.sid,
                                       {"outcome": "rejected", "notes": "Documento ilegible."})
         self.assertEqual(st, 200, doc)
@@ -278,6 +281,7 @@ class Signaling(ServerTest):
         for kind in ("video", "audio"):
             self.assertIn("%s/data/recording-0-signatory-%s.mkv" % (self.case["id"], kind), names)
         self.assertNotIn("%s/data/recording-0.mkv" % self.case["id"], names)
+        self.assertNotIn("%s/data/recording-7-officer-video.mkv" % self.case["id"], names)
         part = rec["recording"]["parts"][0]
         self.assertNotIn("file", part)
         self.assertEqual(sorted(t["file"] for t in part["tracks"]),
