@@ -114,10 +114,8 @@ gboolean bundle_chain_check_all_seen (BundleChain *chain, GError **error);
 /* The last session-end time in the log, 0 if none. */
 gint64 bundle_chain_session_end (BundleChain *chain);
 
-/* Recording, still and document member names (under data/, data/stills/
- * and data/documents/). */
-gboolean bundle_recording_name_ok (const char *name);
-gboolean bundle_still_name_ok (const char *name);
+/* Document member names (under data/documents/); recording and still names:
+ * bundle.h. */
 gboolean bundle_document_name_ok (const char *name);
 
 /* ---- record.c: what the schema-checked record says about the payload ---- */

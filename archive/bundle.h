@@ -79,6 +79,12 @@ typedef struct {
  */
 gboolean bundle_seal (const BundleSealOptions *options, GError **error);
 
+/* Names bundle_seal () accepts for a recording (recording[-N].mkv|webm, one
+ * file per part, or recording[-N]-PARTY-KIND.mkv|webm, one per track) and
+ * for a still (*.png of [A-Za-z0-9._-], at most 64 bytes). */
+gboolean bundle_recording_name_ok (const char *name);
+gboolean bundle_still_name_ok (const char *name);
+
 /* ---------------------------------------------------------------- verify */
 
 typedef enum {

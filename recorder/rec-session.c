@@ -828,11 +828,17 @@ record_track_new (RecSession *s, Part *part, Party party, Kind kind, GError **er
   return t;
 
 fail:
+  /* not in the pipeline yet: floating references */
   if (t->mux)
-    gst_object_unref (t->mux);
+    gst_object_unref (gst_object_ref_sink (t->mux));
   if (t->sink)
-    gst_object_unref (t->sink);
-  rec_part_file_free (t->out);
+    gst_object_unref (gst_object_ref_sink (t->sink));
+  if (t->out != NULL)
+    {
+      g_autofree char *path = g_build_filename (s->dir, t->file, NULL);
+      rec_part_file_free (t->out);
+      g_unlink (path);  /* created empty above */
+    }
   g_free (t->file);
   g_free (t);
   return NULL;

@@ -144,10 +144,6 @@ load_events (SigServer *srv, const char *session_id, const char *dir)
   return events;
 }
 
-/* One file per part (recording-N.mkv) or per track (recording-N-PARTY-KIND.mkv);
- * the same rule as bundle_recording_name_ok (). */
-#define RECORDING_NAME_RE "^recording(-[0-9]{1,4})?(-(signatory|officer)-(audio|video))?\\.(mkv|webm)$"
-
 static void
 copy_member (JsonObject *to, JsonObject *from, const char *name)
 {
@@ -558,11 +554,11 @@ cmp_names (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
-/* The files of @dir whose names match @pattern, sorted. With @skip_empty,
+/* The files of @dir whose names @name_ok accepts, sorted. With @skip_empty,
  * empty files are left out: a recorder stopped or killed before a track's
  * first buffer leaves its file empty, and an empty file is no evidence. */
 static GArray *
-list_inputs (const char *dir, const char *pattern, gboolean skip_empty)
+list_inputs (const char *dir, gboolean (*name_ok) (const char *name), gboolean skip_empty)
 {
   GArray *a = g_array_new (FALSE, TRUE, sizeof (BundleInput));
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
@@ -570,7 +566,7 @@ list_inputs (const char *dir, const char *pattern, gboolean skip_empty)
   const char *name;
 
   while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    if (g_regex_match_simple (pattern, name, 0, 0))
+    if (name_ok (name))
       g_ptr_array_add (names, (gpointer) g_intern_string (name));
   g_ptr_array_sort (names, cmp_names);
   for (guint i = 0; i < names->len; i++)
@@ -592,8 +588,8 @@ seal_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel)
   g_autofree char *events = g_build_filename (j->dir, "events.jsonl", NULL);
   g_autofree char *stills_dir = g_build_filename (j->dir, "stills", NULL);
   g_autofree char *root = g_build_filename (j->keys_dir, "root.pem", NULL);
-  g_autoptr (GArray) recs = list_inputs (j->dir, RECORDING_NAME_RE, TRUE);
-  g_autoptr (GArray) stills = list_inputs (stills_dir, "^[A-Za-z0-9][A-Za-z0-9._-]*\\.png$", FALSE);
+  g_autoptr (GArray) recs = list_inputs (j->dir, bundle_recording_name_ok, TRUE);
+  g_autoptr (GArray) stills = list_inputs (stills_dir, bundle_still_name_ok, FALSE);
   BundleSealOptions o = { 0 };
   BundleVerifyOptions v = { 0 };
   g_autoptr (BundleReport) report = NULL;
@@ -763,7 +759,7 @@ after_stop (gpointer data)
   if (af == NULL || !tg_atomic_file_write (af, text, strlen (text), &error)
       || !tg_atomic_file_commit (af, &error) || !sig_mkdir_private (hdir, &error))
     goto fail;
-  recs = list_inputs (j->dir, RECORDING_NAME_RE, TRUE);
+  recs = list_inputs (j->dir, bundle_recording_name_ok, TRUE);
   if (recs->len == 0)
     {
       JsonObject *o = json_object_new ();
