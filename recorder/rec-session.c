@@ -771,6 +771,16 @@ link_record_track (RecSession *s, RecTrack *t)
 
 static void record_track_free (RecSession *s, RecTrack *t);
 
+/* Frees a track that never recorded (its branch could not be built or
+ * started) and removes its file, created empty. */
+static void
+record_track_discard (RecSession *s, RecTrack *t)
+{
+  g_autofree char *path = g_build_filename (s->dir, t->file, NULL);
+  record_track_free (s, t);
+  g_unlink (path);
+}
+
 /* One recorded track: insulator → queue → matroskamux → appsink, writing
  * its own file. A muxer per track: matroskamux waits for data on every pad
  * before writing any (collect pads), so with one muxer the four recording
@@ -819,7 +829,7 @@ record_track_new (RecSession *s, Part *part, Party party, Kind kind, GError **er
     {
       g_set_error (error, REC_ERROR, REC_ERROR_FAILED, "cannot build the recording of the %s %s",
                    party_names[party], kind_names[kind]);
-      record_track_free (s, t);
+      record_track_discard (s, t);
       return NULL;
     }
   qsink = gst_element_get_static_pad (t->queue, "sink");
@@ -875,11 +885,7 @@ part_add_party (RecSession *s, Part *part, Party party, gboolean live)
           REC_ERR (s->sid, "part %u: %s", part->index, e->message);
           for (int j = 0; j < N_KINDS; j++)
             if (added[j])
-              {
-                g_autofree char *path = g_build_filename (s->dir, added[j]->file, NULL);
-                record_track_free (s, added[j]);
-                g_unlink (path);
-              }
+              record_track_discard (s, added[j]);
           return FALSE;
         }
     }
