@@ -119,7 +119,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *dir = NULL, *sid = NULL, *stun = NULL, *turn = NULL;
-  gboolean loopback = FALSE;
+  gboolean loopback = FALSE, receive_queue = FALSE;
   int segment_ms = 0, keyframe_ms = 0, jitter_ms = 0;
   GOptionEntry entries[] = {
     { "session-dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "session directory (exists)", "DIR" },
@@ -129,6 +129,8 @@ main (int argc, char **argv)
     { "loopback", 0, 0, G_OPTION_ARG_NONE, &loopback, "gather ICE candidates on 127.0.0.1", NULL },
     { "jitter-buffer-ms", 0, 0, G_OPTION_ARG_INT, &jitter_ms,
       "hold packets in rtpbin's jitter buffer for MS (0, the default: pass them on as they arrive)", "MS" },
+    { "receive-queue", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &receive_queue,
+      "keep webrtcbin's receive queue thread in every packet's path (measurement)", NULL },
     { "segment-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &segment_ms, "hash-chain interval", "MS" },
     { "keyframe-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &keyframe_ms, "keyframe request interval", "MS" },
     { NULL },
@@ -158,6 +160,7 @@ main (int argc, char **argv)
   opts.segment_interval_ms = (guint) segment_ms;
   opts.keyframe_interval_ms = (guint) keyframe_ms;
   opts.jitter_buffer_ms = (guint) jitter_ms;
+  opts.receive_queue = receive_queue;
 
   app.loop = g_main_loop_new (NULL, FALSE);
   app.buf = g_string_new (NULL);

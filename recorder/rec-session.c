@@ -34,6 +34,8 @@ static const char *const kind_names[N_KINDS] = { "video", "audio" };
 #define STILL_TIMEOUT_US (6 * G_USEC_PER_SEC)
 #define TRACK_FPS_WINDOW (2500 * GST_MSECOND)
 #define TRACK_FPS_SETTLE (500 * GST_MSECOND)
+#define RECORD_BATCH_MS 200                /* rec-batch.c: the writer wakes 5 times a second */
+#define RECORD_WRITE_MAX (1024 * 1024)     /* bytes held before a write(2) within a batch */
 
 typedef struct _Peer Peer;
 typedef struct _Part Part;
@@ -75,6 +77,7 @@ typedef struct {
   GstPad *qsrc;      /* the queue's source pad (ref): the part's time offset */
   char *file;        /* recording-<part>-<party>-<kind>.mkv */
   RecPartFile *out;
+  GByteArray *pending; /* muxed bytes of the batch being pushed; the writer's thread only */
   GstPad *tee_pad;   /* on the peer's in-track tee, while linked */
   GstElement *tee;   /* ref */
   gint seen_key;     /* atomic */
@@ -117,6 +120,7 @@ struct _RecSession {
   gboolean loopback;
   gint64 segment_us, keyframe_us;
   guint jitter_ms;          /* 0: rec-forward.c in place of rtpbin's jitter buffer */
+  gboolean receive_queue;   /* keep webrtcbin's receive queue (no rec-receive.c) */
   RecEmitFunc emit;
   gpointer emit_data;
   GMutex emit_lock;
@@ -709,35 +713,55 @@ track_flush (RecTrack *t)
     }
 }
 
+/* Writes what matroskamux put out for the batch (rec-batch.c) in one
+ * write(2); the writer's thread. */
+static void
+track_write_pending (RecTrack *t)
+{
+  RecSession *s = t->part->s;
+  g_autoptr (GError) e = NULL;
+
+  if (t->pending->len > 0 && !g_atomic_int_get (&t->disk_full)
+      && !rec_part_file_write (t->out, t->pending->data, t->pending->len, &e))
+    {
+      if (g_error_matches (e, TG_ERROR, TG_ERROR_NOSPACE))
+        part_disk_full (t, e);
+      else if (g_atomic_int_compare_and_exchange (&t->disk_full, 0, 1))  /* stop writing either way */
+        emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
+    }
+  g_byte_array_set_size (t->pending, 0);
+  /* Chain durable bytes at least every segment interval. */
+  if (rec_part_file_due (t->out, s->segment_us))
+    track_flush (t);
+}
+
+static void
+track_batch_drained (RecBatch *batch, gpointer user_data)
+{
+  track_write_pending (user_data);
+}
+
 static GstFlowReturn
 sink_new_sample (GstAppSink *sink, gpointer user_data)
 {
   RecTrack *t = user_data;
-  RecSession *s = t->part->s;
   GstSample *sample = gst_app_sink_pull_sample (sink);
   GstBuffer *buf;
   GstMapInfo map;
-  g_autoptr (GError) e = NULL;
 
   if (sample == NULL)
     return GST_FLOW_OK;
   buf = gst_sample_get_buffer (sample);
   if (buf != NULL && gst_buffer_map (buf, &map, GST_MAP_READ))
     {
-      if (!g_atomic_int_get (&t->disk_full) && !rec_part_file_write (t->out, map.data, map.size, &e))
-        {
-          if (g_error_matches (e, TG_ERROR, TG_ERROR_NOSPACE))
-            part_disk_full (t, e);
-          else if (g_atomic_int_compare_and_exchange (&t->disk_full, 0, 1))  /* stop writing either way */
-            emit_error (s, error_code (e), NULL, NULL, "%s", e->message);
-        }
+      g_byte_array_append (t->pending, map.data, map.size);
       gst_buffer_unmap (buf, &map);
     }
   gst_sample_unref (sample);
-  /* Chain durable bytes at least every segment interval. */
-  if (rec_part_file_due (t->out, s->segment_us))
-    track_flush (t);
-  /* Never stop the pipeline for the recording: the call goes on. */
+  /* A batch is at most half rec-batch's byte bound; still, write a large
+   * one as it comes. Never stop the pipeline for the recording. */
+  if (t->pending->len >= RECORD_WRITE_MAX)
+    track_write_pending (t);
   return GST_FLOW_OK;
 }
 
@@ -745,6 +769,7 @@ static void
 sink_eos (GstAppSink *sink, gpointer user_data)
 {
   RecTrack *t = user_data;
+  track_write_pending (t);
   g_mutex_lock (&t->part->lock);
   t->eos = TRUE;
   g_cond_broadcast (&t->part->cond);
@@ -805,11 +830,10 @@ record_track_new (RecSession *s, Part *part, Party party, Kind kind, GError **er
   if (!(t->mux = make ("matroskamux", error)) || !(t->sink = make ("appsink", error)))
     goto fail;
   t->since_us = MAX (s->peers[party]->joined_us, part->started_us);
-  t->queue = gst_element_factory_make ("queue", NULL);
-  /* The writer's thread: a slow disk never holds up the relay. Bounded; the
-   * oldest is dropped if writing stalls for 10 s. */
-  g_object_set (t->queue, "max-size-buffers", 0, "max-size-bytes", 32 * 1024 * 1024,
-                "max-size-time", 10 * GST_SECOND, "leaky", 2, NULL);
+  t->pending = g_byte_array_new ();
+  /* The writer's thread: a slow disk never holds up the relay; it wakes once
+   * per batch. Bounded; the oldest is dropped if writing stalls for 10 s. */
+  t->queue = rec_batch_new (RECORD_BATCH_MS, 32 * 1024 * 1024, 10 * 1000, track_batch_drained, t);
   /* Append-only output (no seeking back, fact 13); timestamps are the part's
    * (the gate's pad offset), not each file's own zero. */
   g_object_set (t->mux, "streamable", TRUE, NULL);
@@ -1017,6 +1041,8 @@ record_track_free (RecSession *s, RecTrack *t)
   record_track_remove (s, t);
   gst_clear_object (&t->qsrc);
   rec_part_file_free (t->out);
+  if (t->pending)
+    g_byte_array_unref (t->pending);
   g_free (t->file);
   g_free (t);
 }
@@ -1560,6 +1586,8 @@ handle_offer (RecSession *s, Party party, const char *sdp_text, GError **error)
       g_free (peer);
       return FALSE;
     }
+  if (!s->receive_queue)
+    rec_receive_bypass (peer->webrtc);
   if (s->stun)
     g_object_set (peer->webrtc, "stun-server", s->stun, NULL);
   if (s->turn)
@@ -2152,6 +2180,7 @@ rec_session_new (const RecOptions *opts, RecEmitFunc emit, gpointer user_data, G
   s->segment_us = (gint64) CLAMP (opts->segment_interval_ms ? opts->segment_interval_ms : 2000, 100, 5000) * 1000;
   s->keyframe_us = (gint64) (opts->keyframe_interval_ms ? opts->keyframe_interval_ms : 3000) * 1000;
   s->jitter_ms = MIN (opts->jitter_buffer_ms, REC_JITTER_BUFFER_MAX_MS);
+  s->receive_queue = opts->receive_queue;
   s->emit = emit;
   s->emit_data = user_data;
   s->done_parts = json_array_new ();

@@ -49,6 +49,34 @@ G_DECLARE_FINAL_TYPE (RecForward, rec_forward, REC, FORWARD, GstElement)
 /** rec_forward_new: (transfer floating) passes RTP packets on as they arrive. */
 GstElement *rec_forward_new (void);
 
+/* ---- rec-batch.c: the writer's queue, woken per batch ---- */
+
+#define REC_TYPE_BATCH (rec_batch_get_type ())
+G_DECLARE_FINAL_TYPE (RecBatch, rec_batch, REC, BATCH, GstElement)
+
+/** RecBatchDrainedFunc: called in the batch's thread after each batch is pushed. */
+typedef void (*RecBatchDrainedFunc) (RecBatch *batch, gpointer user_data);
+
+/**
+ * rec_batch_new: (transfer floating)
+ * A queue with a thread of its own that pushes what waits once the oldest
+ * has waited @interval_ms (at once for an EOS), then calls @drained. Beyond
+ * @max_bytes, or for buffers older than @max_age_ms, the oldest buffers are
+ * dropped.
+ */
+GstElement *rec_batch_new (guint interval_ms, gsize max_bytes, guint max_age_ms, RecBatchDrainedFunc drained,
+                           gpointer user_data);
+
+/* ---- rec-receive.c: received packets skip webrtcbin's receive queue ---- */
+
+/**
+ * rec_receive_bypass:
+ * Once each transport of @webrtc (a webrtcbin not yet in a pipeline) is up,
+ * its received packets go from nicesrc's thread straight into DTLS/SRTP
+ * instead of through webrtcbin's receive queue and its thread.
+ */
+void rec_receive_bypass (GstElement *webrtc);
+
 /* ---- events.jsonl: append-only, one fsync'ed line per event ---- */
 
 typedef struct _RecLog RecLog;

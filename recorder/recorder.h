@@ -51,6 +51,10 @@ typedef enum {
  *   recorded as they arrive, in the receiving thread (rec-forward.c); N > 0
  *   (at most 2000): through rtpbin's jitter buffer with N ms of latency, which
  *   reorders late packets at the cost of a thread hop per packet and N ms.
+ * @receive_queue: keep webrtcbin's receive queue in the path of every received
+ *   packet (one more thread hop each); by default, once a transport is up,
+ *   packets go from libnice's thread straight into DTLS/SRTP (rec-receive.c).
+ *   For measurement.
  */
 typedef struct {
   const char *session_dir;
@@ -61,6 +65,7 @@ typedef struct {
   guint segment_interval_ms;
   guint keyframe_interval_ms;
   guint jitter_buffer_ms;
+  gboolean receive_queue;
 } RecOptions;
 
 /**
