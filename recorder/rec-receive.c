@@ -17,14 +17,22 @@
  *
  * So a probe on the queue's sink pad passes each buffer straight to the
  * queue's downstream peer (gst_pad_chain) while the queue is not leaky
- * (webrtcbin's "pass" state), holds nothing and has nothing on its way out.
- * Otherwise — before the transport is up, while it is blocked again, or
- * while items the queue took are still to come out — the buffer goes into the
- * queue as before. Order is kept: an item the queue took has entered the
- * downstream pad (whose stream lock it then holds until it is done) before a
- * buffer may go past the queue; items the queue dropped (leaky, or flushed)
- * are written off once the queue is empty and nothing went into it for
- * STALE_US. Events always go through the queue.
+ * (webrtcbin's "pass" state). Otherwise — before the transport is up, or
+ * while webrtcbin blocks it again — buffers go into the queue as before.
+ * Order is kept at the switch: before the first buffer goes past the queue,
+ * a marker event is sent through the queue and waited for (at most
+ * SYNC_TIMEOUT_US) at the downstream pad, so everything the queue took has
+ * come out first; a serialized event from nicesrc (it sends none once
+ * streaming) goes through the queue and makes the next buffer wait for a
+ * marker again.
+ *
+ * Packets that wait, wait in the queue rather than in the kernel: while
+ * nicesrc's thread relays a packet it does not read the socket, whose buffer
+ * (net.core.rmem_default, ~200 KiB: about a second of a call) then holds what
+ * comes in. A packet whose way downstream took more than SLOW_US (the
+ * process starved of CPU, or something downstream blocking) sends the next
+ * ones through the queue again for QUEUE_AFTER_SLOW_US, so that nicesrc goes
+ * back to draining the socket while the queue's thread catches up.
  *
  * A downstream error is not returned to nicesrc (it would stop nicesrc's
  * thread and with it STUN): the packet is dropped, as the leaky queue would.
@@ -34,28 +42,34 @@
 #include "config.h"
 #include "recorder-private.h"
 
-#define STALE_US (200 * G_TIME_SPAN_MILLISECOND)
+#define SYNC_TIMEOUT_US (200 * G_TIME_SPAN_MILLISECOND)
+#define SLOW_US (50 * G_TIME_SPAN_MILLISECOND)
+#define QUEUE_AFTER_SLOW_US (2 * G_TIME_SPAN_SECOND)
+#define MARKER "rec-receive-marker"
 
 typedef struct
 {
-  GstElement *queue;   /* (owned) */
+  GstPad *queue_sink;  /* (owned) */
   GstPad *target;      /* (owned) the queue's downstream peer */
   gint pass;           /* atomic: the queue is not leaky (webrtcbin's pass state) */
-  gint pending;        /* atomic: items into the queue not yet at target */
-  gint64 last_queued;  /* nicesrc's thread only: when an item last went into the queue */
+  gboolean synced;     /* nicesrc's thread only: nothing of the queue's is still to come out */
+  GMutex lock;
+  GCond cond;
+  guint marker_sent;   /* nicesrc's thread only */
+  guint marker_seen;   /* under lock */
+  gint64 queue_until;  /* nicesrc's thread only: through the queue until then (a slow packet) */
+  guint slow;          /* nicesrc's thread only: slow packets seen (for the log) */
   gint direct;         /* atomic: buffers passed straight (for the log) */
 } Bypass;
-
-/* Set while this thread chains a buffer straight to the target, so that the
- * target's probe does not count it as having come out of the queue. */
-static __thread Bypass *in_bypass;
 
 static void
 bypass_free (gpointer data)
 {
   Bypass *b = data;
-  gst_object_unref (b->queue);
+  gst_object_unref (b->queue_sink);
   gst_object_unref (b->target);
+  g_mutex_clear (&b->lock);
+  g_cond_clear (&b->cond);
   g_free (b);
 }
 
@@ -68,21 +82,26 @@ on_leaky (GObject *queue, GParamSpec *pspec, gpointer user_data)
   g_atomic_int_set (&b->pass, leaky == 0);
 }
 
+/* nicesrc's thread: sends a marker through the queue and waits for it at the
+ * target. */
 static gboolean
-queue_drained (Bypass *b)
+sync_with_queue (Bypass *b)
 {
-  guint level = 0;
+  guint id = ++b->marker_sent;
+  gint64 deadline = g_get_monotonic_time () + SYNC_TIMEOUT_US;
+  gboolean seen;
+  GstEvent *marker = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+                                           gst_structure_new (MARKER, "id", G_TYPE_UINT, id, NULL));
 
-  if (g_atomic_int_get (&b->pending) <= 0)
-    return TRUE;
-  /* Still some on their way, or dropped by the queue (leaky or flushed)? */
-  g_object_get (b->queue, "current-level-buffers", &level, NULL);
-  if (level == 0 && g_get_monotonic_time () - b->last_queued > STALE_US)
-    {
-      g_atomic_int_set (&b->pending, 0);
-      return TRUE;
-    }
-  return FALSE;
+  if (!gst_pad_send_event (b->queue_sink, marker))
+    return FALSE;
+  g_mutex_lock (&b->lock);
+  while (b->marker_seen != id)
+    if (!g_cond_wait_until (&b->cond, &b->lock, deadline))
+      break;
+  seen = b->marker_seen == id;
+  g_mutex_unlock (&b->lock);
+  return seen;
 }
 
 static GstPadProbeReturn
@@ -90,51 +109,71 @@ queue_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   Bypass *b = user_data;
   GstFlowReturn ret;
+  gint64 t0, t1;
 
   if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0)
     {
-      if (!GST_EVENT_IS_SERIALIZED (GST_PAD_PROBE_INFO_EVENT (info)))
-        return GST_PAD_PROBE_OK;
+      GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+      /* nicesrc's own serialized events (not our markers) go through the
+       * queue, and buffers after them wait for it to pass them on. */
+      if (GST_EVENT_IS_SERIALIZED (ev) && !gst_event_has_name (ev, MARKER))
+        b->synced = FALSE;
+      return GST_PAD_PROBE_OK;
     }
-  else if (g_atomic_int_get (&b->pass) && queue_drained (b))
+  t0 = g_get_monotonic_time ();
+  if (!g_atomic_int_get (&b->pass) || t0 < b->queue_until)
     {
-      in_bypass = b;
-      if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
-        ret = gst_pad_chain_list (b->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
-      else
-        ret = gst_pad_chain (b->target, GST_PAD_PROBE_INFO_BUFFER (info));
-      in_bypass = NULL;
-      if (ret != GST_FLOW_OK)
-        GST_LOG_OBJECT (pad, "packet dropped downstream: %s", gst_flow_get_name (ret));
-      if (g_atomic_int_add (&b->direct, 1) == 0)
-        GST_INFO_OBJECT (pad, "transport up: received packets go straight to %" GST_PTR_FORMAT, b->target);
-      info->data = NULL;
-      GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_OK;
-      return GST_PAD_PROBE_HANDLED;
+      b->synced = FALSE;
+      return GST_PAD_PROBE_OK;
     }
-  g_atomic_int_inc (&b->pending);
-  b->last_queued = g_get_monotonic_time ();
-  return GST_PAD_PROBE_OK;
+  if (!b->synced)
+    {
+      if (!(b->synced = sync_with_queue (b)))
+        return GST_PAD_PROBE_OK;
+      t0 = g_get_monotonic_time ();
+    }
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
+    ret = gst_pad_chain_list (b->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
+  else
+    ret = gst_pad_chain (b->target, GST_PAD_PROBE_INFO_BUFFER (info));
+  t1 = g_get_monotonic_time ();
+  if (t1 - t0 > SLOW_US)
+    {
+      b->queue_until = t1 + QUEUE_AFTER_SLOW_US;
+      if (b->slow++ % 100 == 0)
+        GST_WARNING_OBJECT (pad, "a received packet took %" G_GINT64_FORMAT " ms downstream (%u so far): "
+                            "through the queue for %d s", (t1 - t0) / 1000, b->slow,
+                            (int) (QUEUE_AFTER_SLOW_US / G_USEC_PER_SEC));
+    }
+  if (ret != GST_FLOW_OK)
+    GST_LOG_OBJECT (pad, "packet dropped downstream: %s", gst_flow_get_name (ret));
+  if (g_atomic_int_add (&b->direct, 1) == 0)
+    GST_INFO_OBJECT (pad, "transport up: received packets go straight to %" GST_PTR_FORMAT, b->target);
+  info->data = NULL;
+  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_OK;
+  return GST_PAD_PROBE_HANDLED;
 }
 
+/* The queue's thread: our markers stop here. */
 static GstPadProbeReturn
 target_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   Bypass *b = user_data;
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+  const GstStructure *st;
+  guint id = 0;
 
-  if (in_bypass == b)
+  if (!gst_event_has_name (ev, MARKER))
     return GST_PAD_PROBE_OK;
-  if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0
-      && !GST_EVENT_IS_SERIALIZED (GST_PAD_PROBE_INFO_EVENT (info)))
-    return GST_PAD_PROBE_OK;
-  /* Never below zero: a flush may have reset the count meanwhile. */
-  for (;;)
+  st = gst_event_get_structure (ev);
+  if (gst_structure_get_uint (st, "id", &id))
     {
-      gint p = g_atomic_int_get (&b->pending);
-      if (p <= 0 || g_atomic_int_compare_and_exchange (&b->pending, p, p - 1))
-        break;
+      g_mutex_lock (&b->lock);
+      b->marker_seen = id;
+      g_cond_broadcast (&b->cond);
+      g_mutex_unlock (&b->lock);
     }
-  return GST_PAD_PROBE_OK;
+  return GST_PAD_PROBE_DROP;
 }
 
 static gboolean
@@ -190,16 +229,16 @@ static void
 install (GstElement *queue, GstPad *target)
 {
   Bypass *b = g_new0 (Bypass, 1);
-  GstPad *sink = gst_element_get_static_pad (queue, "sink");
 
-  b->queue = gst_object_ref (queue);
+  b->queue_sink = gst_element_get_static_pad (queue, "sink");
   b->target = target;
+  g_mutex_init (&b->lock);
+  g_cond_init (&b->cond);
   g_object_set_data_full (G_OBJECT (queue), "rec-receive-bypass", b, bypass_free);
   g_signal_connect (queue, "notify::leaky", G_CALLBACK (on_leaky), b);
   on_leaky (G_OBJECT (queue), NULL, b);
-  gst_pad_add_probe (target, GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM, target_probe, b, NULL);
-  gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM, queue_sink_probe, b, NULL);
-  gst_object_unref (sink);
+  gst_pad_add_probe (target, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, target_probe, b, NULL);
+  gst_pad_add_probe (b->queue_sink, GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM, queue_sink_probe, b, NULL);
   GST_DEBUG_OBJECT (queue, "receive bypass installed before %" GST_PTR_FORMAT, target);
 }
 

@@ -21,6 +21,7 @@ Environment (set by meson): TESTIGO, TESTIGO_RECORDER, RTC_PEER, EVENTS_CHECK,
 TESTIGO_SOURCE_ROOT.
 """
 import json
+import re
 import os
 import shutil
 import signal
@@ -470,17 +471,39 @@ def thread_names(pid):
     return names
 
 
+def receive_queue_switches(pid):
+    """Context switches so far of webrtcbin's receive queue threads (the
+    recording's own threads are recbatchN:src)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if not re.match(r"^queue\d+:src$", f.read().strip()):
+                    continue
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def test_jitter(w):
     """The default relays and records packets as they arrive (rec-forward.c in
     place of rtpbin's jitter buffer); --jitter-buffer-ms N brings the jitter
     buffer back. Either way both directions are relayed and the four tracks
-    recorded, decoding to EOS over about the length of the call."""
+    recorded, decoding to EOS over about the length of the call. By default
+    received packets skip webrtcbin's receive queue once the transport is up
+    (rec-receive.c): its threads stay asleep; --receive-queue keeps them in
+    the path (the check can fail)."""
     r = subprocess.run([RECORDER, "--session-dir", w, "--session-id", "x", "--jitter-buffer-ms", "2001"],
                        capture_output=True, text=True, timeout=30)
     ok(r.returncode == 2 and "--jitter-buffer-ms 0..2000" in r.stderr, "--jitter-buffer-ms 2001: usage error",
        r.stderr)
     media = harness.make_media(os.path.join(w, "media.webm"))
-    for label, extra, want_jb in (("default", (), False), ("jitter buffer 200 ms", ("--jitter-buffer-ms", "200"), True)):
+    for label, extra, want_jb in (("default", (), False), ("jitter buffer 200 ms", ("--jitter-buffer-ms", "200"), True),
+                                  ("receive queue", ("--receive-queue",), False)):
         wd = harness.tempdir_in(w, "jb-")
         s = harness.Session(RECORDER, PEER, media, wd, session_id="s-jb", extra_args=extra)
         try:
@@ -491,7 +514,17 @@ def test_jitter(w):
             ok(s.wait_for(is_type("first-keyframe", peer="signatory"), 15) is not None,
                "%s: signatory video recorded" % label)
             t0 = time.monotonic()
-            time.sleep(4)
+            time.sleep(1)
+            sw0 = receive_queue_switches(s.rec.p.pid)
+            time.sleep(2)
+            sw = receive_queue_switches(s.rec.p.pid) - sw0
+            # ~85 packets a second come in from each peer
+            if label == "receive queue":
+                ok(sw > 60, "%s: webrtcbin's receive queue threads woke for the packets (%d times in 2 s)"
+                   % (label, sw))
+            else:
+                ok(sw < 30, "%s: packets skip webrtcbin's receive queue threads (%d wake-ups in 2 s)" % (label, sw))
+            time.sleep(1)
             names = thread_names(s.rec.p.pid)
             jb = [x for x in names if x.startswith("rtpjitterbuffer")]
             ok(bool(jb) == want_jb, "%s: %s rtpjitterbuffer threads" % (label, len(jb) if jb else "no"),
