@@ -6,12 +6,14 @@
  * GStreamer's queue wakes its thread for each buffer it is given: four tracks
  * of a call are ~140 wake-ups a second, each two futex calls in the receiving
  * and the writing thread, plus two write(2) calls for every frame matroskamux
- * puts out. Here the receiving thread only appends under a mutex; the
- * writing thread sleeps until the oldest item has waited @interval (or an
- * EOS, a flush, or more than half the byte limit comes), then pushes
- * everything waiting, and calls the drained function, with which the writer
- * writes the batch's bytes in one write(2) (rec-session.c). At the default
- * 200 ms that is 5 wake-ups a second per track.
+ * puts out. Here the receiving thread only appends under a mutex; after a
+ * batch the writing thread sleeps for @interval whatever comes meanwhile (an
+ * EOS, a flush or more than half the byte limit wakes it early), then pushes
+ * everything waiting and calls the drained function, with which the writer
+ * writes the batch's bytes in one write(2) (rec-session.c). Found nothing, it
+ * waits for the next item, and pushes that one at once; so do an event with
+ * no buffer waiting (the stream's start) and an EOS. At the default
+ * 200 ms that is 5 wake-ups a second per track that keeps sending.
  *
  * What is held is at most @interval more than before: what a SIGKILL can
  * lose (the call's media are relayed at once; only the recording waits).
@@ -40,6 +42,8 @@ struct _RecBatch {
   gsize bytes;           /* buffer bytes waiting */
   gboolean flushing;     /* src pad inactive or flush-start */
   gboolean urgent;       /* an EOS or a flush waits: push now */
+  gboolean idle;         /* the writer waits for an item, not for a time */
+  gint64 next_batch;     /* monotonic µs: the writer's next wake-up while not idle */
   GstFlowReturn srcresult;
 
   gint64 interval_us;
@@ -100,6 +104,8 @@ leak (RecBatch *self, gint64 now)
     }
 }
 
+/* @urgent: push now (an EOS). An event with no buffer waiting (the stream's
+ * start) goes at once too. */
 static GstFlowReturn
 enqueue (RecBatch *self, GstMiniObject *obj, gsize bytes, gboolean urgent)
 {
@@ -115,6 +121,8 @@ enqueue (RecBatch *self, GstMiniObject *obj, gsize bytes, gboolean urgent)
       gst_mini_object_unref (obj);
       return ret;
     }
+  if (GST_IS_EVENT (obj) && self->bytes == 0)
+    urgent = TRUE;
   it = g_new (Item, 1);
   it->obj = obj;
   it->arrived_us = now;
@@ -122,11 +130,11 @@ enqueue (RecBatch *self, GstMiniObject *obj, gsize bytes, gboolean urgent)
   g_queue_push_tail (&self->items, it);
   self->bytes += bytes;
   leak (self, now);
-  /* Only what cannot wait wakes the writer: the first item starts its timer
-   * (the writer sleeps with no deadline while nothing waits). */
+  /* Only what cannot wait wakes the writer, and the first item after it
+   * found nothing (it then sleeps with no deadline). */
   if (urgent)
     self->urgent = TRUE;
-  if (urgent || self->items.length == 1 || self->bytes > self->max_bytes / 2)
+  if (urgent || self->idle || self->bytes > self->max_bytes / 2)
     g_cond_signal (&self->cond);
   g_mutex_unlock (&self->lock);
   return GST_FLOW_OK;
@@ -208,21 +216,26 @@ rec_batch_loop (gpointer data)
     {
       if (self->flushing)
         {
+          self->idle = FALSE;
           g_mutex_unlock (&self->lock);
           gst_pad_pause_task (self->srcpad);
           return;
         }
-      if (self->items.length > 0)
+      if (self->items.length > 0
+          && (self->idle || self->urgent || self->bytes > self->max_bytes / 2
+              || g_get_monotonic_time () >= self->next_batch))
+        break;
+      if (self->items.length == 0 && g_get_monotonic_time () >= self->next_batch)
         {
-          it = self->items.head->data;
-          if (self->urgent || self->bytes > self->max_bytes / 2
-              || g_get_monotonic_time () >= it->arrived_us + self->interval_us)
-            break;
-          g_cond_wait_until (&self->cond, &self->lock, it->arrived_us + self->interval_us);
+          /* Nothing came for a whole interval: the next item goes at once. */
+          self->idle = TRUE;
+          g_cond_wait (&self->cond, &self->lock);
         }
       else
-        g_cond_wait (&self->cond, &self->lock);
+        g_cond_wait_until (&self->cond, &self->lock, self->next_batch);
     }
+  self->idle = FALSE;
+  self->next_batch = g_get_monotonic_time () + self->interval_us;
   batch = self->items;
   g_queue_init (&self->items);
   self->bytes = 0;

@@ -59,8 +59,8 @@ typedef void (*RecBatchDrainedFunc) (RecBatch *batch, gpointer user_data);
 
 /**
  * rec_batch_new: (transfer floating)
- * A queue with a thread of its own that pushes what waits once the oldest
- * has waited @interval_ms (at once for an EOS), then calls @drained. Beyond
+ * A queue with a thread of its own that pushes what waits every @interval_ms
+ * (an item after an idle interval, and an EOS, at once), then calls @drained. Beyond
  * @max_bytes, or for buffers older than @max_age_ms, the oldest buffers are
  * dropped.
  */
