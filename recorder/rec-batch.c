@@ -44,7 +44,6 @@ struct _RecBatch {
   gboolean urgent;       /* an EOS or a flush waits: push now */
   gboolean idle;         /* the writer waits for an item, not for a time */
   gint64 next_batch;     /* monotonic µs: the writer's next wake-up while not idle */
-  GstFlowReturn srcresult;
 
   gint64 interval_us;
   gsize max_bytes;
@@ -110,16 +109,14 @@ static GstFlowReturn
 enqueue (RecBatch *self, GstMiniObject *obj, gsize bytes, gboolean urgent)
 {
   Item *it;
-  GstFlowReturn ret;
   gint64 now = g_get_monotonic_time ();
 
   g_mutex_lock (&self->lock);
   if (self->flushing)
     {
-      ret = self->srcresult;
       g_mutex_unlock (&self->lock);
       gst_mini_object_unref (obj);
-      return ret;
+      return GST_FLOW_FLUSHING;
     }
   if (GST_IS_EVENT (obj) && self->bytes == 0)
     urgent = TRUE;
@@ -148,11 +145,10 @@ rec_batch_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 }
 
 static void
-set_flushing (RecBatch *self, gboolean flushing, GstFlowReturn result)
+set_flushing (RecBatch *self, gboolean flushing)
 {
   g_mutex_lock (&self->lock);
   self->flushing = flushing;
-  self->srcresult = result;
   if (flushing)
     clear_items (self);
   self->urgent = FALSE;
@@ -170,13 +166,13 @@ rec_batch_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
   switch (GST_EVENT_TYPE (event))
     {
     case GST_EVENT_FLUSH_START:
-      set_flushing (self, TRUE, GST_FLOW_FLUSHING);
+      set_flushing (self, TRUE);
       gst_pad_push_event (self->srcpad, event);
       gst_pad_pause_task (self->srcpad);
       return TRUE;
     case GST_EVENT_FLUSH_STOP:
       gst_pad_push_event (self->srcpad, event);
-      set_flushing (self, FALSE, GST_FLOW_OK);
+      set_flushing (self, FALSE);
       return gst_pad_start_task (self->srcpad, rec_batch_loop, self, NULL);
     default:
       if (!GST_EVENT_IS_SERIALIZED (event))
@@ -276,10 +272,10 @@ rec_batch_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode, gb
     return FALSE;
   if (active)
     {
-      set_flushing (self, FALSE, GST_FLOW_OK);
+      set_flushing (self, FALSE);
       return gst_pad_start_task (pad, rec_batch_loop, self, NULL);
     }
-  set_flushing (self, TRUE, GST_FLOW_FLUSHING);
+  set_flushing (self, TRUE);
   return gst_pad_stop_task (pad);
 }
 
@@ -291,7 +287,7 @@ rec_batch_sink_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode, g
   if (mode != GST_PAD_MODE_PUSH)
     return FALSE;
   if (!active)
-    set_flushing (self, TRUE, GST_FLOW_FLUSHING);
+    set_flushing (self, TRUE);
   return TRUE;
 }
 
@@ -328,7 +324,6 @@ rec_batch_init (RecBatch *self)
   g_cond_init (&self->cond);
   g_queue_init (&self->items);
   self->flushing = TRUE;
-  self->srcresult = GST_FLOW_FLUSHING;
 
   self->sinkpad = gst_pad_new_from_static_template (&sink_templ, "sink");
   gst_pad_set_chain_function (self->sinkpad, rec_batch_chain);
