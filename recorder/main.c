@@ -130,7 +130,7 @@ main (int argc, char **argv)
     { "jitter-buffer-ms", 0, 0, G_OPTION_ARG_INT, &jitter_ms,
       "hold packets in rtpbin's jitter buffer for MS (0, the default: pass them on as they arrive)", "MS" },
     { "receive-queue", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &receive_queue,
-      "keep webrtcbin's receive queue thread in every packet's path (measurement)", NULL },
+      "read packets as webrtcbin does: in nicesrc's thread, then its receive queue's thread (measurement)", NULL },
     { "segment-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &segment_ms, "hash-chain interval", "MS" },
     { "keyframe-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &keyframe_ms, "keyframe request interval", "MS" },
     { NULL },

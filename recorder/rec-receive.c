@@ -37,10 +37,30 @@
  * A downstream error is not returned to nicesrc (it would stop nicesrc's
  * thread and with it STUN): the packet is dropped, as the leaky queue would.
  *
+ * Reading the socket. nicesrc gets each packet by running its own GLib main
+ * loop until libnice's receive callback quits it: per packet a loop run and
+ * quit, the wake-up of its context, and GLib taking the socket's fd out of
+ * the poll set and putting it back around the dispatch (two eventfd writes
+ * and an extra poll). So at nicesrc's first packet, libnice's receive
+ * callback for that component is moved (nice_agent_attach_recv) to one
+ * receive thread per process ("nicerecv") whose loop runs for good, and the
+ * socket sources it dispatches are marked as allowed to recurse (the thread
+ * never iterates its context from a callback, so GLib need not block them
+ * while they run). Packets are timestamped as nicesrc would (its running
+ * time) and handed to nicesrc's downstream peer under a lock shared with
+ * nicesrc's thread, which from then on only pushes what it had already read
+ * (a packet or two of the DTLS handshake, whose order DTLS does not rely
+ * on); nicesrc's thread stays blocked in its own loop, and libnice's STUN
+ * (consent checks) is answered from the receive thread. When nicesrc stops
+ * (PAUSED to READY) it detaches the callback itself; the state is freed in
+ * the receive thread, after any packet it was still handing on.
+ *
  * If webrtcbin's receive bin is not made as above (another GStreamer), the
  * bin is left alone and packets take the queue. */
 #include "config.h"
 #include "recorder-private.h"
+
+#include <nice/agent.h>
 
 #define SYNC_TIMEOUT_US (200 * G_TIME_SPAN_MILLISECOND)
 #define SLOW_US (50 * G_TIME_SPAN_MILLISECOND)
@@ -60,17 +80,128 @@ typedef struct
   gint64 queue_until;  /* nicesrc's thread only: through the queue until then (a slow packet) */
   guint slow;          /* nicesrc's thread only: slow packets seen (for the log) */
   gint direct;         /* atomic: buffers passed straight (for the log) */
+  gint refs;           /* atomic: the queue's, and the receive thread's once it reads */
+  /* the socket read in the receive thread */
+  GstElement *nicesrc; /* (owned) */
+  GstPad *nice_peer;   /* (owned) nicesrc's downstream peer (the capsfilter's sink) */
+  GMutex push_lock;    /* one thread at a time hands packets to nice_peer */
+  gint reading;        /* atomic: the receive thread has the component */
+  gint read;           /* atomic: packets read in the receive thread (for the log and tests) */
 } Bypass;
 
 static void
-bypass_free (gpointer data)
+bypass_unref (gpointer data)
 {
   Bypass *b = data;
+  if (!g_atomic_int_dec_and_test (&b->refs))
+    return;
   gst_object_unref (b->queue_sink);
   gst_object_unref (b->target);
+  g_clear_object (&b->nicesrc);
+  g_clear_object (&b->nice_peer);
   g_mutex_clear (&b->lock);
   g_cond_clear (&b->cond);
+  g_mutex_clear (&b->push_lock);
   g_free (b);
+}
+
+/* ---- the receive thread ---- */
+
+static GMainContext *rx_context;
+
+static gpointer
+rx_thread (gpointer data)
+{
+  GMainLoop *loop = g_main_loop_new (rx_context, FALSE);
+  g_main_loop_run (loop);   /* for the life of the process */
+  g_main_loop_unref (loop);
+  return NULL;
+}
+
+static GMainContext *
+rx_context_get (void)
+{
+  static gsize once;
+  if (g_once_init_enter (&once))
+    {
+      rx_context = g_main_context_new ();
+      g_thread_unref (g_thread_new ("nicerecv", rx_thread, NULL));
+      g_once_init_leave (&once, 1);
+    }
+  return rx_context;
+}
+
+/* libnice's receive callback, in the receive thread. */
+static void
+on_nice_recv (NiceAgent *agent, guint stream_id, guint component_id, guint len, gchar *data, gpointer user_data)
+{
+  Bypass *b = user_data;
+  GSource *source = g_main_current_source ();
+  GstBuffer *buf;
+  GstClockTime now;
+
+  /* Not blocked while dispatched: no fd removal and re-adding (and wake-up)
+   * around every packet. Safe: this thread never iterates recursively. */
+  if (source != NULL && !g_source_get_can_recurse (source))
+    g_source_set_can_recurse (source, TRUE);
+  buf = gst_buffer_new_memdup (data, len);
+  now = gst_element_get_current_running_time (b->nicesrc);   /* nicesrc's do-timestamp */
+  GST_BUFFER_PTS (buf) = now;
+  GST_BUFFER_DTS (buf) = now;
+  g_atomic_int_inc (&b->read);
+  g_mutex_lock (&b->push_lock);
+  (void) gst_pad_chain (b->nice_peer, buf);   /* a refused packet is dropped, as nicesrc's queue would */
+  g_mutex_unlock (&b->push_lock);
+}
+
+static gboolean
+release_in_rx_thread (gpointer data)
+{
+  bypass_unref (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The queue is gone: nicesrc stopped (and detached the callback) before.
+ * The receive thread's reference goes in that thread, after any packet it
+ * was still handing on. */
+static void
+bypass_release (gpointer data)
+{
+  Bypass *b = data;
+  if (g_atomic_int_get (&b->reading))
+    g_main_context_invoke (rx_context, release_in_rx_thread, b);
+  bypass_unref (b);
+}
+
+/* nicesrc's thread: a packet read there (its first, or the packet or two it
+ * had read at that moment, or any after it attached its own callback again
+ * on a restart) gives the reading to the receive thread. */
+static GstPadProbeReturn
+nicesrc_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  Bypass *b = user_data;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  NiceAgent *agent = NULL;
+  guint stream = 0, component = 0;
+
+  g_mutex_lock (&b->push_lock);
+  g_object_get (b->nicesrc, "agent", &agent, "stream", &stream, "component", &component, NULL);
+  if (agent != NULL && stream != 0 && component != 0)
+    {
+      if (!g_atomic_int_get (&b->reading))
+        {
+          g_atomic_int_inc (&b->refs);
+          g_atomic_int_set (&b->reading, 1);
+          GST_INFO_OBJECT (pad, "stream %u component %u read in the receive thread", stream, component);
+        }
+      nice_agent_attach_recv (agent, stream, component, rx_context_get (), on_nice_recv, b);
+    }
+  g_clear_object (&agent);
+  (void) gst_pad_chain (b->nice_peer, buf);
+  g_mutex_unlock (&b->push_lock);
+  info->data = NULL;
+  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_OK;
+  return GST_PAD_PROBE_HANDLED;
 }
 
 static void
@@ -229,12 +360,24 @@ static void
 install (GstElement *queue, GstPad *target)
 {
   Bypass *b = g_new0 (Bypass, 1);
+  GstPad *capsf_src = peer_of (queue, "sink");
+  GstElement *capsf = gst_pad_get_parent_element (capsf_src);
+  GstPad *nicepad;
 
+  b->refs = 1;
   b->queue_sink = gst_element_get_static_pad (queue, "sink");
   b->target = target;
   g_mutex_init (&b->lock);
   g_cond_init (&b->cond);
-  g_object_set_data_full (G_OBJECT (queue), "rec-receive-bypass", b, bypass_free);
+  g_mutex_init (&b->push_lock);
+  nicepad = peer_of (capsf, "sink");
+  b->nice_peer = gst_pad_get_peer (nicepad);
+  b->nicesrc = gst_pad_get_parent_element (nicepad);
+  gst_pad_add_probe (nicepad, GST_PAD_PROBE_TYPE_BUFFER, nicesrc_probe, b, NULL);
+  gst_object_unref (nicepad);
+  gst_object_unref (capsf);
+  gst_object_unref (capsf_src);
+  g_object_set_data_full (G_OBJECT (queue), "rec-receive-bypass", b, bypass_release);
   g_signal_connect (queue, "notify::leaky", G_CALLBACK (on_leaky), b);
   on_leaky (G_OBJECT (queue), NULL, b);
   gst_pad_add_probe (target, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, target_probe, b, NULL);

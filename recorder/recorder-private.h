@@ -71,9 +71,10 @@ GstElement *rec_batch_new (guint interval_ms, gsize max_bytes, guint max_age_ms,
 
 /**
  * rec_receive_bypass:
- * Once each transport of @webrtc (a webrtcbin not yet in a pipeline) is up,
- * its received packets go from nicesrc's thread straight into DTLS/SRTP
- * instead of through webrtcbin's receive queue and its thread.
+ * Each transport of @webrtc (a webrtcbin not yet in a pipeline) is read by
+ * the process's receive thread ("nicerecv") from its first packet on, and
+ * once the transport is up its packets go from there straight into
+ * DTLS/SRTP instead of through webrtcbin's receive queue and its thread.
  */
 void rec_receive_bypass (GstElement *webrtc);
 
