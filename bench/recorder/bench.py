@@ -12,12 +12,17 @@ keyframe. With --repeat R every N is run R times (interleaved: 1,4,8,16,1,...)
 and the table shows the median (min-max) CPU; ratios are to N = 1 of the
 same run.
 
-  bench.py --build DIR [--baseline-build DIR] [--sessions 1,4,8,16] [--seconds 15]
+  bench.py --build DIR [--baseline-build DIR [--paired [--windows 8]]] [--sessions 1,4,8,16] [--seconds 15]
            [--repeat 1] [--threads] [--jitter-buffer-ms 0,200] [--json OUT]
 
 --baseline-build runs every N also with another build's recorder (say, of
 the commit before a change), interleaved with this build's, so the ratio
 "base" compares the two in the same run on the same machine.
+--paired (with --baseline-build) instead runs N sessions of each build at the
+same time and measures both over the same windows (--windows of --seconds
+each, CPU from the scheduler's exact accounting): the machine's swings hit
+both alike, so the ratio per window is steady enough to see a change of a few
+per cent, which runs one after the other (a third apart on this VM) cannot.
 
 --jitter-buffer-ms runs every N once per value (interleaved), so the default
 (0: packets go on as they arrive) is compared with rtpbin's jitter buffer in
@@ -91,6 +96,23 @@ def threads(pid):
         g[1] += cs
         g[2] += 1
     return out
+
+
+def cpu_ns(pid):
+    """Time on CPU of a process (all its threads), in ns, from the scheduler's
+    own accounting (/proc/PID/task/*/schedstat: exact, not tick-sampled)."""
+    total = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            continue
+    return total
 
 
 def loadavg():
@@ -182,6 +204,87 @@ def run(n, build, media, seconds, workroot, jitter_ms=0):
     }
 
 
+def run_paired(n, builds, media, seconds, windows, workroot):
+    """N sessions of each build at the same time, measured over the same
+    windows: what the machine's load does to one it does to the other, so
+    the ratio per window is far steadier than that of runs one after the
+    other (on this kind of VM one process's CPU swings by a third between
+    runs)."""
+    sessions = {label: [] for label, _ in builds}
+    try:
+        for i in range(n):
+            for label, build in builds:
+                w = harness.tempdir_in(workroot, "p%d-%s-%d-" % (n, label, i))
+                sessions[label].append(harness.Session(
+                    os.path.join(build, "recorder", "testigo-recorder"),
+                    os.path.join(build, "tests", "recorder", "rtc-peer"), media, w,
+                    session_id="paired-%s-%d-%d" % (label, n, i)))
+        for label, _ in builds:
+            for s in sessions[label]:
+                if s.wait_for(lambda m: m.get("type") == "ready", 30) is None:
+                    raise RuntimeError("a recorder did not start (see %s)" % s.workdir)
+        for party in ("officer", "signatory"):
+            for i in range(n):
+                for label, _ in builds:
+                    sessions[label][i].join(party, no_decode=True)
+                    time.sleep(STAGGER_S)
+        for label, _ in builds:
+            for s in sessions[label]:
+                if s.wait_for(lambda m: m.get("type") == "first-keyframe" and m.get("peer") == "signatory", 60) is None:
+                    raise RuntimeError("a session recorded no keyframe (see %s)" % s.workdir)
+        time.sleep(3.0)  # settle
+        pids = {label: [s.rec.p.pid for s in sessions[label]] for label, _ in builds}
+        per_window = {label: [] for label, _ in builds}
+        prev = {label: [cpu_ns(p) for p in pids[label]] for label, _ in builds}
+        t_prev = time.monotonic()
+        for _ in range(windows):
+            time.sleep(seconds)
+            cur = {label: [cpu_ns(p) for p in pids[label]] for label, _ in builds}
+            t = time.monotonic()
+            for label, _ in builds:
+                if None in cur[label]:
+                    raise RuntimeError("a recorder exited during the measurement")
+                per_window[label].append(statistics.mean(
+                    100.0 * (c - p) / 1e9 / (t - t_prev) for c, p in zip(cur[label], prev[label])))
+            prev, t_prev = cur, t
+    finally:
+        for label, _ in builds:
+            for s in sessions[label]:
+                try:
+                    s.stop(timeout=20)
+                finally:
+                    s.kill_all()
+    (la, _), (lb, _) = builds
+    return {"sessions": n, "windows_s": seconds, "cpu_pct_per_session": per_window,
+            "ratios": [a / b for a, b in zip(per_window[la], per_window[lb])]}
+
+
+def main_paired(a, ns):
+    work = harness.tempdir("testigo-bench-rec-")
+    media = harness.make_media(os.path.join(work, "media.webm"), seconds=20, pattern="smpte100", speed=3)
+    builds = [("this", a.build), ("baseline", a.baseline_build)]
+    results = []
+    for n in ns:
+        r = run_paired(n, builds, media, a.seconds, a.windows, work)
+        results.append(r)
+        print("# paired N=%d: ratio per window %s" % (n, " ".join("%.3f" % x for x in r["ratios"])),
+              file=sys.stderr, flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    print("paired: N sessions of this build and N of the baseline (%s) at once, %d windows of %d s; "
+          "recorder CPU %% of one core per session (scheduler time, /proc/PID/task/*/schedstat), median (min-max) "
+          "over the windows; ratio: this / baseline in the same window" % (a.baseline_build, a.windows, a.seconds))
+    print("| N | this: CPU %/session | baseline: CPU %/session | ratio (median) | ratio (min-max) |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        t, b = r["cpu_pct_per_session"]["this"], r["cpu_pct_per_session"]["baseline"]
+        print("| %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.3f | %.3f-%.3f |" % (
+            r["sessions"], statistics.median(t), min(t), max(t), statistics.median(b), min(b), max(b),
+            statistics.median(r["ratios"]), min(r["ratios"]), max(r["ratios"])))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"paired": results}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -193,9 +296,22 @@ def main():
     ap.add_argument("--jitter-buffer-ms", default="0",
                     help="comma-separated recorder --jitter-buffer-ms values, each run at every N "
                          "(0: packets go on as they arrive, the default)")
+    ap.add_argument("--paired", action="store_true",
+                    help="run this build's and the baseline's sessions at the same time (needs --baseline-build); "
+                         "--seconds is then the length of each of --windows windows")
+    ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--json")
     a = ap.parse_args()
     ns = [int(x) for x in a.sessions.split(",")]
+    if a.paired:
+        if not a.baseline_build:
+            ap.error("--paired needs --baseline-build")
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < 4096:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (min(4096, hard) if hard != resource.RLIM_INFINITY else 4096, hard))
+        main_paired(a, ns)
+        return
     jbs = [int(x) for x in a.jitter_buffer_ms.split(",")]
     # 3 processes per session, 3 pipes each, plus what GStreamer opens
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
