@@ -119,7 +119,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *dir = NULL, *sid = NULL, *stun = NULL, *turn = NULL;
-  gboolean loopback = FALSE, receive_queue = FALSE;
+  gboolean loopback = FALSE, receive_queue = FALSE, send_encoders = FALSE;
   int segment_ms = 0, keyframe_ms = 0, jitter_ms = 0;
   GOptionEntry entries[] = {
     { "session-dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "session directory (exists)", "DIR" },
@@ -131,6 +131,8 @@ main (int argc, char **argv)
       "hold packets in rtpbin's jitter buffer for MS (0, the default: pass them on as they arrive)", "MS" },
     { "receive-queue", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &receive_queue,
       "read packets as webrtcbin does: in nicesrc's thread, then its receive queue's thread (measurement)", NULL },
+    { "send-encoders", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &send_encoders,
+      "keep webrtcbin's clocksync and FEC/RED encoders in every relayed packet's path (measurement)", NULL },
     { "segment-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &segment_ms, "hash-chain interval", "MS" },
     { "keyframe-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &keyframe_ms, "keyframe request interval", "MS" },
     { NULL },
@@ -161,6 +163,7 @@ main (int argc, char **argv)
   opts.keyframe_interval_ms = (guint) keyframe_ms;
   opts.jitter_buffer_ms = (guint) jitter_ms;
   opts.receive_queue = receive_queue;
+  opts.send_encoders = send_encoders;
 
   app.loop = g_main_loop_new (NULL, FALSE);
   app.buf = g_string_new (NULL);

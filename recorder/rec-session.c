@@ -121,6 +121,7 @@ struct _RecSession {
   gint64 segment_us, keyframe_us;
   guint jitter_ms;          /* 0: rec-forward.c in place of rtpbin's jitter buffer */
   gboolean receive_queue;   /* keep webrtcbin's receive queue (no rec-receive.c) */
+  gboolean send_encoders;   /* keep webrtcbin's clocksync and FEC/RED encoders (no rec-send.c) */
   RecEmitFunc emit;
   gpointer emit_data;
   GMutex emit_lock;
@@ -1588,6 +1589,8 @@ handle_offer (RecSession *s, Party party, const char *sdp_text, GError **error)
     }
   if (!s->receive_queue)
     rec_receive_bypass (peer->webrtc);
+  if (!s->send_encoders)
+    rec_send_bypass (peer->webrtc);
   if (s->stun)
     g_object_set (peer->webrtc, "stun-server", s->stun, NULL);
   if (s->turn)
@@ -2181,6 +2184,7 @@ rec_session_new (const RecOptions *opts, RecEmitFunc emit, gpointer user_data, G
   s->keyframe_us = (gint64) (opts->keyframe_interval_ms ? opts->keyframe_interval_ms : 3000) * 1000;
   s->jitter_ms = MIN (opts->jitter_buffer_ms, REC_JITTER_BUFFER_MAX_MS);
   s->receive_queue = opts->receive_queue;
+  s->send_encoders = opts->send_encoders;
   s->emit = emit;
   s->emit_data = user_data;
   s->done_parts = json_array_new ();

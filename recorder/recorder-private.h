@@ -78,6 +78,16 @@ GstElement *rec_batch_new (guint interval_ms, gsize max_bytes, guint max_age_ms,
  */
 void rec_receive_bypass (GstElement *webrtc);
 
+/* ---- rec-send.c: relayed packets skip webrtcbin's idle send elements ---- */
+
+/**
+ * rec_send_bypass:
+ * Packets sent by @webrtc (a webrtcbin not yet in a pipeline) go from its
+ * sink pads straight to its RTP funnel while its FEC and RED encoders pass
+ * them through (FEC and RED not negotiated), skipping those and clocksync.
+ */
+void rec_send_bypass (GstElement *webrtc);
+
 /* ---- events.jsonl: append-only, one fsync'ed line per event ---- */
 
 typedef struct _RecLog RecLog;

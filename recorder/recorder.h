@@ -51,10 +51,13 @@ typedef enum {
  *   recorded as they arrive, in the receiving thread (rec-forward.c); N > 0
  *   (at most 2000): through rtpbin's jitter buffer with N ms of latency, which
  *   reorders late packets at the cost of a thread hop per packet and N ms.
- * @receive_queue: keep webrtcbin's receive queue in the path of every received
- *   packet (one more thread hop each); by default, once a transport is up,
- *   packets go from libnice's thread straight into DTLS/SRTP (rec-receive.c).
- *   For measurement.
+ * @receive_queue: read packets as webrtcbin does (in nicesrc's thread, then
+ *   its receive queue's: one more thread hop each); by default one receive
+ *   thread reads every transport and, once a transport is up, hands packets
+ *   straight to DTLS/SRTP (rec-receive.c). For measurement.
+ * @send_encoders: keep webrtcbin's clocksync and FEC/RED encoders in the path
+ *   of every relayed packet; by default packets skip them while FEC and RED
+ *   are off (rec-send.c). For measurement.
  */
 typedef struct {
   const char *session_dir;
@@ -66,6 +69,7 @@ typedef struct {
   guint keyframe_interval_ms;
   guint jitter_buffer_ms;
   gboolean receive_queue;
+  gboolean send_encoders;
 } RecOptions;
 
 /**
