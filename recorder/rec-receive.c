@@ -86,7 +86,6 @@ typedef struct
   GstPad *nice_peer;   /* (owned) nicesrc's downstream peer (the capsfilter's sink) */
   GMutex push_lock;    /* one thread at a time hands packets to nice_peer */
   gint reading;        /* atomic: the receive thread has the component */
-  gint read;           /* atomic: packets read in the receive thread (for the log and tests) */
 } Bypass;
 
 static void
@@ -148,7 +147,6 @@ on_nice_recv (NiceAgent *agent, guint stream_id, guint component_id, guint len, 
   now = gst_element_get_current_running_time (b->nicesrc);   /* nicesrc's do-timestamp */
   GST_BUFFER_PTS (buf) = now;
   GST_BUFFER_DTS (buf) = now;
-  g_atomic_int_inc (&b->read);
   g_mutex_lock (&b->push_lock);
   (void) gst_pad_chain (b->nice_peer, buf);   /* a refused packet is dropped, as nicesrc's queue would */
   g_mutex_unlock (&b->push_lock);
@@ -188,13 +186,14 @@ nicesrc_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   g_object_get (b->nicesrc, "agent", &agent, "stream", &stream, "component", &component, NULL);
   if (agent != NULL && stream != 0 && component != 0)
     {
+      GMainContext *context = rx_context_get ();
       if (!g_atomic_int_get (&b->reading))
         {
           g_atomic_int_inc (&b->refs);
           g_atomic_int_set (&b->reading, 1);
           GST_INFO_OBJECT (pad, "stream %u component %u read in the receive thread", stream, component);
         }
-      nice_agent_attach_recv (agent, stream, component, rx_context_get (), on_nice_recv, b);
+      nice_agent_attach_recv (agent, stream, component, context, on_nice_recv, b);
     }
   g_clear_object (&agent);
   (void) gst_pad_chain (b->nice_peer, buf);
