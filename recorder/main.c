@@ -119,7 +119,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *dir = NULL, *sid = NULL, *stun = NULL, *turn = NULL;
-  gboolean loopback = FALSE, receive_queue = FALSE, send_encoders = FALSE;
+  gboolean loopback = FALSE, receive_queue = FALSE, send_encoders = FALSE, rtp_elements = FALSE;
   int segment_ms = 0, keyframe_ms = 0, jitter_ms = 0;
   GOptionEntry entries[] = {
     { "session-dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "session directory (exists)", "DIR" },
@@ -133,6 +133,9 @@ main (int argc, char **argv)
       "read packets as webrtcbin does: in nicesrc's thread, then its receive queue's thread (measurement)", NULL },
     { "send-encoders", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &send_encoders,
       "keep webrtcbin's clocksync and FEC/RED encoders in every relayed packet's path (measurement)", NULL },
+    { "rtp-elements", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &rtp_elements,
+      "keep the idle RTX, RED and FEC elements, payload demuxer and DTLS clocksync in every relayed packet's path "
+      "(measurement)", NULL },
     { "segment-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &segment_ms, "hash-chain interval", "MS" },
     { "keyframe-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &keyframe_ms, "keyframe request interval", "MS" },
     { NULL },
@@ -164,6 +167,7 @@ main (int argc, char **argv)
   opts.jitter_buffer_ms = (guint) jitter_ms;
   opts.receive_queue = receive_queue;
   opts.send_encoders = send_encoders;
+  opts.rtp_elements = rtp_elements;
 
   app.loop = g_main_loop_new (NULL, FALSE);
   app.buf = g_string_new (NULL);

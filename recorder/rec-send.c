@@ -17,7 +17,10 @@
  * to the bin's downstream peer while both encoders are in pass-through (as
  * their properties say, followed through notify); events keep the full path,
  * in the same thread, so their order with the buffers is kept. A bin of
- * another shape (another GStreamer) is left alone. */
+ * another shape (another GStreamer) is left alone.
+ *
+ * And the funnel after them is kept from re-sending its inputs' segment and
+ * TOS events at every switch between audio and video (below). */
 #include "config.h"
 #include "recorder-private.h"
 
@@ -158,12 +161,104 @@ clocksync_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   return GST_PAD_PROBE_HANDLED;
 }
 
+/* rtpfunnel sends an input's segment and custom sticky events downstream
+ * whenever the next packet comes from another input than the last (audio
+ * after video: tens of times a second), through rtpbin's session, the aux
+ * sender and DTLS/SRTP to nicesink — unless each is the very event its source
+ * pad holds already: a sticky event stored and sent once is not sent again
+ * (gstpad.c, store_sticky_event). The relayed tracks' events differ in what
+ * nothing after the funnel reads:
+ *   - segments: equal (the payloaders pass on the depayloaders' TIME segments
+ *     from 0) but for their position (each track's first buffer);
+ *   - webrtcbin's "GstWebRtcBinUpdateTos" (one per track, naming its mid):
+ *     read only by webrtcbin's probe on nicesink, which sets the socket's DSCP
+ *     from that track's sender priority and kind. The recorder never sets a
+ *     priority, and for the default (or any up to "low") the DSCP is the same
+ *     for audio and video (0, or CS1 for "very low"; draft-ietf-tsvwg-rtcweb-qos
+ *     section 5).
+ * So such an event reaching an input of the funnel is replaced by the one of
+ * its kind seen last on any input (for a segment: if equal, position aside):
+ * a switch then sends nothing. A segment that differs goes on as it is and is
+ * the one kept from then on. */
+typedef struct
+{
+  GMutex lock;
+  GstEvent *segment; /* (owned) (nullable) */
+  GstEvent *tos;     /* (owned) (nullable) */
+} FunnelEvents;
+
+static void
+funnel_events_free (gpointer data)
+{
+  FunnelEvents *fe = data;
+  gst_clear_event (&fe->segment);
+  gst_clear_event (&fe->tos);
+  g_mutex_clear (&fe->lock);
+  g_free (fe);
+}
+
+static gboolean
+same_segment (GstEvent *a, GstEvent *b)
+{
+  const GstSegment *sa, *sb;
+  GstSegment c;
+  gst_event_parse_segment (a, &sa);
+  gst_event_parse_segment (b, &sb);
+  gst_segment_copy_into (sa, &c);
+  c.position = sb->position;
+  return gst_segment_is_equal (&c, sb) && gst_event_get_running_time_offset (a) == gst_event_get_running_time_offset (b);
+}
+
+static GstPadProbeReturn
+funnel_events_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  FunnelEvents *fe = user_data;
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+  GstEvent **kept;
+
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT)
+    kept = &fe->segment;
+  else if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM_STICKY
+           && gst_event_has_name (ev, "GstWebRtcBinUpdateTos"))
+    kept = &fe->tos;
+  else
+    return GST_PAD_PROBE_OK;
+  g_mutex_lock (&fe->lock);
+  if (*kept != NULL && *kept != ev && (kept == &fe->tos || same_segment (ev, *kept)))
+    {
+      GST_INFO_OBJECT (pad, "%s replaced by the one sent already: switching inputs sends none",
+                       GST_EVENT_TYPE_NAME (ev));
+      info->data = gst_event_ref (*kept);
+      gst_event_unref (ev);
+    }
+  else
+    gst_event_replace (kept, ev);
+  g_mutex_unlock (&fe->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+on_funnel_pad_added (GstElement *funnel, GstPad *pad, gpointer user_data)
+{
+  if (GST_PAD_IS_SINK (pad))
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, funnel_events_probe,
+                       g_object_get_data (G_OBJECT (funnel), "rec-send-events"), NULL);
+}
+
 static void
 on_element_added (GstBin *webrtc, GstElement *element, gpointer user_data)
 {
   SendBypass *b;
   GstPad *sink;
 
+  if (is_factory (element, "rtpfunnel") && !g_object_get_data (G_OBJECT (element), "rec-send-events"))
+    {
+      FunnelEvents *fe = g_new0 (FunnelEvents, 1);
+      g_mutex_init (&fe->lock);
+      g_object_set_data_full (G_OBJECT (element), "rec-send-events", fe, funnel_events_free);
+      g_signal_connect (element, "pad-added", G_CALLBACK (on_funnel_pad_added), NULL);
+      return;
+    }
   if (!is_factory (element, "clocksync") || g_object_get_data (G_OBJECT (element), "rec-send-bypass"))
     return;
   b = g_new0 (SendBypass, 1);

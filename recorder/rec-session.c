@@ -122,6 +122,7 @@ struct _RecSession {
   guint jitter_ms;          /* 0: rec-forward.c in place of rtpbin's jitter buffer */
   gboolean receive_queue;   /* keep webrtcbin's receive queue (no rec-receive.c) */
   gboolean send_encoders;   /* keep webrtcbin's clocksync and FEC/RED encoders (no rec-send.c) */
+  gboolean rtp_elements;    /* keep the idle RTX/RED/FEC elements, demuxer, DTLS clocksync (no rec-shortcut.c) */
   RecEmitFunc emit;
   gpointer emit_data;
   GMutex emit_lock;
@@ -1591,6 +1592,8 @@ handle_offer (RecSession *s, Party party, const char *sdp_text, GError **error)
     rec_receive_bypass (peer->webrtc);
   if (!s->send_encoders)
     rec_send_bypass (peer->webrtc);
+  if (!s->rtp_elements)
+    rec_shortcut_install (peer->webrtc);
   if (s->stun)
     g_object_set (peer->webrtc, "stun-server", s->stun, NULL);
   if (s->turn)
@@ -2185,6 +2188,7 @@ rec_session_new (const RecOptions *opts, RecEmitFunc emit, gpointer user_data, G
   s->jitter_ms = MIN (opts->jitter_buffer_ms, REC_JITTER_BUFFER_MAX_MS);
   s->receive_queue = opts->receive_queue;
   s->send_encoders = opts->send_encoders;
+  s->rtp_elements = opts->rtp_elements;
   s->emit = emit;
   s->emit_data = user_data;
   s->done_parts = json_array_new ();

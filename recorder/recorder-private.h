@@ -78,6 +78,19 @@ GstElement *rec_batch_new (guint interval_ms, gsize max_bytes, guint max_age_ms,
  */
 void rec_receive_bypass (GstElement *webrtc);
 
+/* ---- rec-shortcut.c: packets skip rtpbin's and dtlssrtpenc's idle elements ---- */
+
+/**
+ * rec_shortcut_install:
+ * Relayed packets skip the elements of @webrtc's RTP path (a webrtcbin not
+ * yet in a pipeline) that pass them on unchanged while RTX, RED and ULPFEC
+ * are not negotiated: the aux receiver (rtprtxreceive → rtpreddec), the
+ * payload demuxer with one payload type and the ULPFEC decoder after it, the
+ * aux sender (rtprtxsend) and dtlssrtpenc's clocksync. Events keep the full
+ * path.
+ */
+void rec_shortcut_install (GstElement *webrtc);
+
 /* ---- rec-send.c: relayed packets skip webrtcbin's idle send elements ---- */
 
 /**

@@ -58,6 +58,10 @@ typedef enum {
  * @send_encoders: keep webrtcbin's clocksync and FEC/RED encoders in the path
  *   of every relayed packet; by default packets skip them while FEC and RED
  *   are off (rec-send.c). For measurement.
+ * @rtp_elements: keep the elements of webrtcbin's RTP path that pass packets
+ *   on unchanged (RTX, RED and ULPFEC elements, the payload demuxer, DTLS's
+ *   clocksync) in every relayed packet's path; by default packets skip them
+ *   while they are idle (rec-shortcut.c). For measurement.
  */
 typedef struct {
   const char *session_dir;
@@ -70,6 +74,7 @@ typedef struct {
   guint jitter_buffer_ms;
   gboolean receive_queue;
   gboolean send_encoders;
+  gboolean rtp_elements;
 } RecOptions;
 
 /**

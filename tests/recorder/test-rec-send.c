@@ -6,7 +6,8 @@
  * the encoders, in order, after the stream's events (which take the full
  * path); with a ULPFEC payload type or a RED distance set they go through
  * the encoders again, and past them once unset. A send path of another
- * shape is left alone. */
+ * shape is left alone. The funnel sends a switch between inputs no
+ * segment or TOS event while the inputs' are equal (position aside). */
 #include "config.h"
 #include "recorder-private.h"
 
@@ -239,6 +240,95 @@ test_other_shape (void)
   g_free (seen);
 }
 
+/* rtpfunnel re-sends an input's segment and TOS event downstream at every
+ * switch between inputs unless they are the events its source pad holds:
+ * with the relayed tracks' segments (equal but for the position) and
+ * webrtcbin's TOS events, alternating inputs sends only the first ones;
+ * segments that differ otherwise are sent at every switch as before. */
+typedef struct
+{
+  gint segments, tos; /* atomic: at the funnel's source pad */
+} FunnelSeen;
+
+static GstPadProbeReturn
+funnel_src_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  FunnelSeen *fs = user_data;
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT)
+    g_atomic_int_inc (&fs->segments);
+  else if (gst_event_has_name (ev, "GstWebRtcBinUpdateTos"))
+    g_atomic_int_inc (&fs->tos);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+funnel_input (GstPad *sink, const char *media, const char *mid, GstClockTime position, GstClockTime base)
+{
+  GstSegment seg;
+  GstCaps *caps = gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING, media, "payload", G_TYPE_INT,
+                                       96, "clock-rate", G_TYPE_INT, 90000, NULL);
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.position = position;
+  seg.base = base;
+  g_assert_true (gst_pad_send_event (sink, gst_event_new_stream_start (media)));
+  g_assert_true (gst_pad_send_event (sink, gst_event_new_caps (caps)));
+  g_assert_true (gst_pad_send_event (sink, gst_event_new_segment (&seg)));
+  g_assert_true (gst_pad_send_event (sink, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_STICKY,
+                     gst_structure_new ("GstWebRtcBinUpdateTos", "mid", G_TYPE_STRING, mid, NULL))));
+  gst_caps_unref (caps);
+}
+
+static void
+funnel_switches (GstClockTime audio_base, gint *segments, gint *tos)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *funnel, *sink;
+  GstPad *video, *audio, *src;
+  FunnelSeen fs = { 0, 0 };
+  guint16 seq = 0;
+
+  rec_send_bypass (pipeline);
+  funnel = make ("rtpfunnel");
+  sink = make ("fakesink");
+  g_object_set (sink, "sync", FALSE, "async", FALSE, NULL);
+  gst_bin_add_many (GST_BIN (pipeline), funnel, sink, NULL);
+  g_assert_true (gst_element_link (funnel, sink));
+  video = gst_element_request_pad_simple (funnel, "sink_%u");
+  audio = gst_element_request_pad_simple (funnel, "sink_%u");
+  src = gst_element_get_static_pad (funnel, "src");
+  gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, funnel_src_probe, &fs, NULL);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  funnel_input (video, "video", "video0", 40 * GST_MSECOND, 0);
+  funnel_input (audio, "audio", "audio1", 60 * GST_MSECOND, audio_base);
+  for (guint i = 0; i < 20; i++)
+    g_assert_cmpint (gst_pad_chain (i % 2 ? audio : video, rtp_packet (seq++)), ==, GST_FLOW_OK);
+  *segments = g_atomic_int_get (&fs.segments);
+  *tos = g_atomic_int_get (&fs.tos);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_element_release_request_pad (funnel, video);
+  gst_element_release_request_pad (funnel, audio);
+  gst_object_unref (video);
+  gst_object_unref (audio);
+  gst_object_unref (src);
+  gst_object_unref (pipeline);
+}
+
+static void
+test_funnel_events (void)
+{
+  gint segments, tos;
+
+  funnel_switches (0, &segments, &tos);
+  g_assert_cmpint (segments, ==, 1);
+  g_assert_cmpint (tos, ==, 1);
+
+  /* a segment that differs in more than its position: sent at the switches */
+  funnel_switches (GST_SECOND, &segments, &tos);
+  g_assert_cmpint (segments, >=, 19);
+  g_assert_cmpint (tos, ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -246,5 +336,6 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/rec-send/passthrough", test_passthrough);
   g_test_add_func ("/rec-send/other-shape", test_other_shape);
+  g_test_add_func ("/rec-send/funnel-events", test_funnel_events);
   return g_test_run ();
 }

@@ -496,16 +496,23 @@ def test_jitter(w):
     recorded, decoding to EOS over about the length of the call. By default
     received packets skip webrtcbin's receive queue once the transport is up
     (rec-receive.c): its threads stay asleep; --receive-queue keeps them in
-    the path (the check can fail)."""
+    the path (the check can fail). Relayed packets skip webrtcbin's idle RTP
+    elements (rec-shortcut.c: aux receiver and sender, payload demuxer,
+    DTLS's clocksync) and its funnel sends no segment or TOS event at switches
+    (rec-send.c): the recorder's log says so for each, on these webrtcbins;
+    --receive-queue --send-encoders --rtp-elements (webrtcbin's own path) has
+    none of it."""
     r = subprocess.run([RECORDER, "--session-dir", w, "--session-id", "x", "--jitter-buffer-ms", "2001"],
                        capture_output=True, text=True, timeout=30)
     ok(r.returncode == 2 and "--jitter-buffer-ms 0..2000" in r.stderr, "--jitter-buffer-ms 2001: usage error",
        r.stderr)
     media = harness.make_media(os.path.join(w, "media.webm"))
+    own_path = ("--receive-queue", "--send-encoders", "--rtp-elements")
     for label, extra, want_jb in (("default", (), False), ("jitter buffer 200 ms", ("--jitter-buffer-ms", "200"), True),
-                                  ("receive queue", ("--receive-queue",), False)):
+                                  ("webrtcbin's own path", own_path, False)):
         wd = harness.tempdir_in(w, "jb-")
-        s = harness.Session(RECORDER, PEER, media, wd, session_id="s-jb", extra_args=extra)
+        s = harness.Session(RECORDER, PEER, media, wd, session_id="s-jb", extra_args=extra,
+                            wrap=("env", "GST_DEBUG=testigo-recorder:4", "GST_DEBUG_NO_COLOR=1"))
         try:
             ok(s.wait_for(is_type("ready"), 10) is not None, "%s: ready" % label)
             s.join("officer")
@@ -519,7 +526,7 @@ def test_jitter(w):
             time.sleep(2)
             sw = receive_queue_switches(s.rec.p.pid) - sw0
             # ~85 packets a second come in from each peer
-            if label == "receive queue":
+            if label == "webrtcbin's own path":
                 ok(sw > 60, "%s: webrtcbin's receive queue threads woke for the packets (%d times in 2 s)"
                    % (label, sw))
             else:
@@ -550,6 +557,25 @@ def test_jitter(w):
         held_ms = 300 if want_jb else 0
         ok(4000 - held_ms <= info.get("duration_ms", 0) <= call_ms + 2000,
            "%s: recorded %s ms for a call of %d ms after the first keyframe" % (label, info.get("duration_ms"), call_ms))
+        with open(os.path.join(wd, "recorder.stderr"), errors="replace") as f:
+            log = f.read()
+        # two webrtcbins: an aux receiver, an aux sender, a DTLS clocksync and
+        # a funnel each, a payload demuxer per received track
+        skips = {what: log.count("%s: packets go straight to" % what)
+                 for what in ("aux receiver", "aux sender", "DTLS clocksync", "payload demuxer")}
+        funnel = {what: log.count("%s replaced by the one sent already" % what)
+                  for what in ("segment", "custom-downstream-sticky")}
+        if label == "webrtcbin's own path":
+            ok(sum(skips.values()) == 0 and sum(funnel.values()) == 0,
+               "%s: packets through every RTP element, funnel events as webrtcbin sends them (%s %s)"
+               % (label, skips, funnel))
+        else:
+            ok(skips == {"aux receiver": 2, "aux sender": 2, "DTLS clocksync": 2, "payload demuxer": 4},
+               "%s: packets skip the idle RTP elements of both webrtcbins (%s)" % (label, skips))
+            # (webrtcbin gives a track no TOS event at all when its caps come
+            # before its mid is known: then there is none to replace)
+            ok(funnel["segment"] == 2 and 1 <= funnel["custom-downstream-sticky"] <= 2,
+               "%s: both funnels send switches no segment or TOS event (%s)" % (label, funnel))
 
 
 def test_stall(w):

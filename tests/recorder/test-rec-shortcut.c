@@ -1,0 +1,421 @@
+/* test-rec-shortcut — recorder/rec-shortcut.c on the real elements, in the
+ * shapes webrtcbin 1.22 builds them (gstwebrtcbin.c): the aux receiver bin
+ * (rtprtxreceive → rtpreddec behind ghost pads), the aux sender bin
+ * (rtprtxsend), and rtpptdemux → rtpulpfecdec inside a bin (rtpbin) whose
+ * ghost pad the consumer is linked to.
+ *
+ * While the elements are idle as webrtcbin leaves them without RTX, RED or
+ * ULPFEC, buffers reach the consumer without passing them, in order, after
+ * the stream's events (which take the full path); once an RTX payload type,
+ * a RED payload type or ULPFEC is set, they go through again, and past them
+ * once unset. The demuxer's first buffer (it makes the pad) and the first
+ * after a caps event take the full path; a second payload type leaves the
+ * demuxer alone from then on. A bin of another shape is left alone. (The
+ * whole recorder, on real webrtcbins, is checked by recorder-jitter.) */
+#include "config.h"
+#include "recorder-private.h"
+
+#include <gst/rtp/rtp.h>
+
+typedef struct
+{
+  GMutex lock;
+  guint n;                /* buffers at the consumer */
+  guint seq[256];
+  guint through;          /* buffers at the first element skipped */
+  gboolean segment_first; /* a segment reached the consumer before any buffer */
+} Seen;
+
+static Seen *
+seen_new (void)
+{
+  Seen *seen = g_new0 (Seen, 1);
+  g_mutex_init (&seen->lock);
+  return seen;
+}
+
+static void
+seen_free (Seen *seen)
+{
+  g_mutex_clear (&seen->lock);
+  g_free (seen);
+}
+
+static GstPadProbeReturn
+consumer_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  Seen *seen = user_data;
+  g_mutex_lock (&seen->lock);
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0)
+    {
+      GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+      g_assert_true (gst_rtp_buffer_map (GST_PAD_PROBE_INFO_BUFFER (info), GST_MAP_READ, &rtp));
+      if (seen->n < G_N_ELEMENTS (seen->seq))
+        seen->seq[seen->n] = gst_rtp_buffer_get_seq (&rtp);
+      seen->n++;
+      gst_rtp_buffer_unmap (&rtp);
+    }
+  else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_SEGMENT && seen->n == 0)
+    seen->segment_first = TRUE;
+  g_mutex_unlock (&seen->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+through_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  Seen *seen = user_data;
+  g_mutex_lock (&seen->lock);
+  seen->through++;
+  g_mutex_unlock (&seen->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstElement *
+make (const char *factory)
+{
+  GstElement *e = gst_element_factory_make (factory, NULL);
+  if (e == NULL)
+    g_error ("GStreamer element %s is missing (gstreamer1.0-plugins-good, -base)", factory);
+  return e;
+}
+
+static void
+probe (GstElement *e, const char *pad_name, GstPadProbeType type, GstPadProbeCallback cb, Seen *seen)
+{
+  GstPad *pad = gst_element_get_static_pad (e, pad_name);
+  g_assert_nonnull (pad);
+  gst_pad_add_probe (pad, type, cb, seen, NULL);
+  gst_object_unref (pad);
+}
+
+static GstBuffer *
+rtp_packet (guint16 seq, guint8 pt)
+{
+  GstBuffer *buf = gst_rtp_buffer_new_allocate (100, 0, 0);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  g_assert_true (gst_rtp_buffer_map (buf, GST_MAP_WRITE, &rtp));
+  gst_rtp_buffer_set_payload_type (&rtp, pt);
+  gst_rtp_buffer_set_seq (&rtp, seq);
+  gst_rtp_buffer_set_timestamp (&rtp, seq * 3000u);
+  gst_rtp_buffer_set_ssrc (&rtp, 0x1234);
+  gst_rtp_buffer_unmap (&rtp);
+  GST_BUFFER_PTS (buf) = seq * GST_MSECOND;
+  return buf;
+}
+
+static GstCaps *
+vp8_caps (void)
+{
+  return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING, "video", "encoding-name", G_TYPE_STRING,
+                              "VP8", "payload", G_TYPE_INT, 96, "clock-rate", G_TYPE_INT, 90000, NULL);
+}
+
+static void
+start_stream (GstPad *sink)
+{
+  GstSegment seg;
+  GstCaps *caps = vp8_caps ();
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  g_assert_true (gst_pad_send_event (sink, gst_event_new_stream_start ("test")));
+  g_assert_true (gst_pad_send_event (sink, gst_event_new_caps (caps)));
+  g_assert_true (gst_pad_send_event (sink, gst_event_new_segment (&seg)));
+  gst_caps_unref (caps);
+}
+
+static void
+push_n (GstPad *sink, guint16 *seq, guint8 pt, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpint (gst_pad_chain (sink, rtp_packet ((*seq)++, pt)), ==, GST_FLOW_OK);
+}
+
+static void
+assert_in_order (Seen *seen)
+{
+  g_assert_cmpuint (seen->n, <=, G_N_ELEMENTS (seen->seq));
+  for (guint i = 1; i < seen->n; i++)
+    g_assert_cmpuint (seen->seq[i], ==, seen->seq[i - 1] + 1);
+}
+
+/* An aux bin as webrtcbin makes it: @a (→ @b) behind ghost pads sink_0 and
+ * src_0, added to @pipeline (installed on) and linked to a fakesink. */
+static GstElement *
+aux_bin (GstElement *pipeline, const char *a, const char *b, GstElement **ea, GstElement **eb, GstPad **entry,
+         GstElement **consumer)
+{
+  GstElement *bin = gst_bin_new (NULL), *last;
+  GstPad *pad;
+
+  *ea = make (a);
+  gst_bin_add (GST_BIN (bin), *ea);
+  last = *ea;
+  if (b)
+    {
+      *eb = make (b);
+      gst_bin_add (GST_BIN (bin), *eb);
+      g_assert_true (gst_element_link (*ea, *eb));
+      last = *eb;
+    }
+  pad = gst_element_get_static_pad (*ea, "sink");
+  gst_element_add_pad (bin, gst_ghost_pad_new ("sink_0", pad));
+  gst_object_unref (pad);
+  pad = gst_element_get_static_pad (last, "src");
+  gst_element_add_pad (bin, gst_ghost_pad_new ("src_0", pad));
+  gst_object_unref (pad);
+
+  *consumer = make ("fakesink");
+  g_object_set (*consumer, "sync", FALSE, "async", FALSE, NULL);
+  gst_bin_add_many (GST_BIN (pipeline), bin, *consumer, NULL);
+  g_assert_true (gst_element_link_pads (bin, "src_0", *consumer, "sink"));
+  *entry = gst_element_get_static_pad (bin, "sink_0");
+  return bin;
+}
+
+static GstStructure *
+rtx_map (gboolean with_rtx)
+{
+  GstStructure *map = gst_structure_new_empty ("application/x-rtp-pt-map");
+  if (with_rtx)
+    gst_structure_set (map, "96", G_TYPE_UINT, 97u, NULL);   /* original 96, its RTX 97 */
+  return map;
+}
+
+static void
+set_rtx_map (GstElement *rtx, gboolean with_rtx)
+{
+  GstStructure *map = rtx_map (with_rtx);
+  g_object_set (rtx, "payload-type-map", map, NULL);
+  gst_structure_free (map);
+}
+
+static void
+set_red_payloads (GstElement *reddec, gint red_pt)
+{
+  GValue arr = G_VALUE_INIT, v = G_VALUE_INIT;
+  g_value_init (&arr, GST_TYPE_ARRAY);
+  if (red_pt >= 0)
+    {
+      g_value_init (&v, G_TYPE_INT);
+      g_value_set_int (&v, red_pt);
+      gst_value_array_append_value (&arr, &v);
+      g_value_unset (&v);
+    }
+  g_object_set_property (G_OBJECT (reddec), "payloads", &arr);
+  g_value_unset (&arr);
+}
+
+static void
+test_aux_receiver (void)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *rtx, *red = NULL, *consumer, *bin;
+  GstPad *entry;
+  Seen *seen = seen_new ();
+  guint16 seq = 0;
+
+  rec_shortcut_install (pipeline);
+  bin = aux_bin (pipeline, "rtprtxreceive", "rtpreddec", &rtx, &red, &entry, &consumer);
+  g_assert_nonnull (g_object_get_data (G_OBJECT (bin), "rec-shortcut"));
+  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
+  probe (rtx, "sink", GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen);
+  /* as webrtcbin sets them with neither RTX nor RED negotiated */
+  set_rtx_map (rtx, FALSE);
+  set_red_payloads (red, -1);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  start_stream (entry);
+
+  push_n (entry, &seq, 96, 10);
+  g_assert_cmpuint (seen->n, ==, 10);
+  g_assert_cmpuint (seen->through, ==, 0);
+  g_assert_true (seen->segment_first);
+
+  /* RTX negotiated: through the elements */
+  set_rtx_map (rtx, TRUE);
+  push_n (entry, &seq, 96, 5);
+  g_assert_cmpuint (seen->n, ==, 15);
+  g_assert_cmpuint (seen->through, ==, 5);
+  set_rtx_map (rtx, FALSE);
+  push_n (entry, &seq, 96, 5);
+  g_assert_cmpuint (seen->through, ==, 5);
+
+  /* RED negotiated (a payload list, or the single payload type): through */
+  set_red_payloads (red, 100);
+  push_n (entry, &seq, 96, 5);
+  g_assert_cmpuint (seen->through, ==, 10);
+  set_red_payloads (red, -1);
+  g_object_set (red, "pt", 100, NULL);
+  push_n (entry, &seq, 96, 5);
+  g_assert_cmpuint (seen->through, ==, 15);
+  g_object_set (red, "pt", -1, NULL);
+
+  /* idle again: past them */
+  push_n (entry, &seq, 96, 10);
+  g_assert_cmpuint (seen->through, ==, 15);
+  g_assert_cmpuint (seen->n, ==, 40);
+  assert_in_order (seen);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (entry);
+  gst_object_unref (pipeline);
+  seen_free (seen);
+}
+
+static void
+test_aux_sender (void)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *rtx, *none = NULL, *consumer;
+  GstPad *entry;
+  Seen *seen = seen_new ();
+  guint16 seq = 0;
+
+  rec_shortcut_install (pipeline);
+  aux_bin (pipeline, "rtprtxsend", NULL, &rtx, &none, &entry, &consumer);
+  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
+  probe (rtx, "sink", GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen);
+  set_rtx_map (rtx, FALSE);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  start_stream (entry);
+
+  push_n (entry, &seq, 96, 10);
+  g_assert_cmpuint (seen->n, ==, 10);
+  g_assert_cmpuint (seen->through, ==, 0);
+  g_assert_true (seen->segment_first);
+  set_rtx_map (rtx, TRUE);   /* the sender keeps packets for retransmission now */
+  push_n (entry, &seq, 96, 5);
+  g_assert_cmpuint (seen->through, ==, 5);
+  set_rtx_map (rtx, FALSE);
+  push_n (entry, &seq, 96, 5);
+  g_assert_cmpuint (seen->through, ==, 5);
+  g_assert_cmpuint (seen->n, ==, 20);
+  assert_in_order (seen);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (entry);
+  gst_object_unref (pipeline);
+  seen_free (seen);
+}
+
+static void
+test_other_shape (void)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *rtx, *identity = NULL, *consumer;
+  GstPad *entry;
+  Seen *seen = seen_new ();
+  guint16 seq = 0;
+
+  rec_shortcut_install (pipeline);
+  aux_bin (pipeline, "rtprtxreceive", "identity", &rtx, &identity, &entry, &consumer);
+  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
+  probe (rtx, "sink", GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen);
+  set_rtx_map (rtx, FALSE);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  start_stream (entry);
+  push_n (entry, &seq, 96, 10);
+  g_assert_cmpuint (seen->n, ==, 10);
+  g_assert_cmpuint (seen->through, ==, 10);   /* an element the shortcut does not know: all through */
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (entry);
+  gst_object_unref (pipeline);
+  seen_free (seen);
+}
+
+static GstCaps *
+on_request_pt_map (GstElement *demux, guint pt, gpointer user_data)
+{
+  GstCaps *caps = vp8_caps ();
+  gst_caps_set_simple (caps, "payload", G_TYPE_INT, (gint) pt, NULL);
+  return caps;
+}
+
+static void
+on_demux_pad_added (GstElement *demux, GstPad *pad, gpointer user_data)
+{
+  GstElement *fecdec = user_data;
+  GstPad *sink = gst_element_get_static_pad (fecdec, "sink");
+  /* the first payload type's pad only; a second stays unlinked */
+  if (!gst_pad_is_linked (sink))
+    g_assert_cmpint (gst_pad_link (pad, sink), ==, GST_PAD_LINK_OK);
+  gst_object_unref (sink);
+}
+
+static void
+test_pt_demux (void)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *rtpbin = gst_bin_new ("rtpbin");
+  GstElement *demux = make ("rtpptdemux"), *fecdec = make ("rtpulpfecdec"), *consumer = make ("fakesink");
+  GstPad *entry, *pad;
+  Seen *seen = seen_new ();
+  guint16 seq = 0;
+
+  rec_shortcut_install (pipeline);
+  gst_bin_add (GST_BIN (pipeline), rtpbin);   /* elements added to a bin inside: found all the same */
+  gst_bin_add_many (GST_BIN (rtpbin), demux, fecdec, NULL);
+  g_assert_nonnull (g_object_get_data (G_OBJECT (demux), "rec-shortcut"));
+  pad = gst_element_get_static_pad (fecdec, "src");
+  gst_element_add_pad (rtpbin, gst_ghost_pad_new ("recv_rtp_src_0", pad));
+  gst_object_unref (pad);
+  g_object_set (consumer, "sync", FALSE, "async", FALSE, NULL);
+  gst_bin_add (GST_BIN (pipeline), consumer);
+  g_assert_true (gst_element_link_pads (rtpbin, "recv_rtp_src_0", consumer, "sink"));
+  g_signal_connect (demux, "request-pt-map", G_CALLBACK (on_request_pt_map), NULL);
+  g_signal_connect (demux, "pad-added", G_CALLBACK (on_demux_pad_added), fecdec);
+  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
+  probe (fecdec, "sink", GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen);
+  /* as webrtcbin sets it with no ULPFEC negotiated */
+  g_object_set (fecdec, "passthrough", TRUE, "pt", 0, NULL);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  entry = gst_element_get_static_pad (demux, "sink");
+  start_stream (entry);
+
+  /* the first makes the demuxer's pad (full path), the others skip it */
+  push_n (entry, &seq, 96, 10);
+  g_assert_cmpuint (seen->n, ==, 10);
+  g_assert_cmpuint (seen->through, ==, 1);
+  g_assert_true (seen->segment_first);
+
+  /* a caps event: the next buffer through the demuxer (it renews its pad's
+   * caps), then past it again */
+  {
+    GstCaps *caps = vp8_caps ();
+    g_assert_true (gst_pad_send_event (entry, gst_event_new_caps (caps)));
+    gst_caps_unref (caps);
+  }
+  push_n (entry, &seq, 96, 4);
+  g_assert_cmpuint (seen->through, ==, 2);
+  g_assert_cmpuint (seen->n, ==, 14);
+  assert_in_order (seen);
+
+  /* ULPFEC on: through the decoder (which numbers packets itself, after a
+   * discontinuity); off: past it */
+  g_object_set (fecdec, "passthrough", FALSE, NULL);
+  push_n (entry, &seq, 96, 3);
+  g_assert_cmpuint (seen->through, ==, 5);
+  g_object_set (fecdec, "passthrough", TRUE, NULL);
+  push_n (entry, &seq, 96, 3);
+  g_assert_cmpuint (seen->through, ==, 5);
+  g_assert_cmpuint (seen->n, ==, 20);
+
+  /* a second payload type: the demuxer decides from then on */
+  g_assert_cmpint (gst_pad_chain (entry, rtp_packet (seq++, 97)), ==, GST_FLOW_NOT_LINKED);
+  push_n (entry, &seq, 96, 3);
+  g_assert_cmpuint (seen->through, ==, 8);
+  g_assert_cmpuint (seen->n, ==, 23);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (entry);
+  gst_object_unref (pipeline);
+  seen_free (seen);
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (NULL, NULL);
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/rec-shortcut/aux-receiver", test_aux_receiver);
+  g_test_add_func ("/rec-shortcut/aux-sender", test_aux_sender);
+  g_test_add_func ("/rec-shortcut/other-shape", test_other_shape);
+  g_test_add_func ("/rec-shortcut/pt-demux", test_pt_demux);
+  return g_test_run ();
+}
