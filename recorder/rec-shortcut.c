@@ -28,7 +28,10 @@
  * buffer after a caps event (the demuxer updates its pad's caps then). Events
  * and queries keep the full path, in the same thread, so their order with the
  * buffers is kept. A stretch of another shape (another GStreamer, RTX or FEC
- * negotiated, a second payload type) is left alone. */
+ * negotiated, a second payload type) is left alone.
+ *
+ * The same for the runs of ghost pads between webrtcbin's inner bins (see
+ * "ghost pads" below). */
 #include "config.h"
 #include "recorder-private.h"
 
@@ -415,6 +418,158 @@ add_skip (GstElement *entry, SkipKind kind)
   gst_object_unref (sink);
 }
 
+/* ---- ghost pads ----
+ *
+ * Between webrtcbin's inner bins a packet crosses ghost pads: srtpdec →
+ * dtlssrtpdec → transportreceivebin → rtpbin → rtpsession on the way in,
+ * rtpfunnel → rtpbin, rtpsession → rtpbin → transportsendbin → dtlssrtpenc →
+ * srtpenc and dtlssrtpenc's funnel → nicesink on the way out. Each crossing
+ * is one more push (the ghost pad's inner proxy only hands the buffer on):
+ * eight per relayed packet. A probe on the source pad before such a run
+ * hands buffers to the pad after it, while no pad of the run is blocked
+ * (transportsendbin blocks one until DTLS has its keys), flushing, or holds
+ * events not yet sent; then the full path. Only ghost pads of those bins,
+ * to which webrtcbin 1.22 adds no probe but these blocks; events keep the
+ * full path. */
+
+#define GHOST_RUN_MAX 12
+
+typedef struct
+{
+  GMutex lock;
+  gint state;                   /* atomic: 0 not resolved yet, 1 resolved, -1 left alone */
+  GstPad *run[GHOST_RUN_MAX];   /* (owned) the pads skipped, in order */
+  guint n;
+  GstPad *target;               /* (owned) */
+} GhostSkip;
+
+static void
+ghost_skip_free (gpointer data)
+{
+  GhostSkip *g = data;
+  for (guint i = 0; i < g->n; i++)
+    gst_object_unref (g->run[i]);
+  g_clear_object (&g->target);
+  g_mutex_clear (&g->lock);
+  g_free (g);
+}
+
+static gboolean
+of_known_bin (GstPad *ghost)
+{
+  static const char *const bins[] = { "GstRtpBin", "TransportReceiveBin", "TransportSendBin", "GstDtlsSrtpDec",
+                                      "GstDtlsSrtpEnc" };
+  GstObject *parent = gst_object_get_parent (GST_OBJECT (ghost));
+  gboolean known = FALSE;
+  for (guint i = 0; parent != NULL && i < G_N_ELEMENTS (bins); i++)
+    known = known || g_strcmp0 (G_OBJECT_TYPE_NAME (parent), bins[i]) == 0;
+  g_clear_object (&parent);
+  return known;
+}
+
+/* Follows @src's peer through ghost pads of the known bins (into a bin
+ * through a sink ghost pad, out of one through a source ghost pad's inner
+ * pad): 1 if it crossed any, -1 if none, 0 if not linked yet. */
+static gint
+ghost_resolve (GhostSkip *g, GstPad *src)
+{
+  GstPad *pad = gst_pad_get_peer (src);
+
+  while (pad != NULL && g->n + 2 <= GHOST_RUN_MAX && GST_PAD_IS_SINK (pad) && GST_IS_PROXY_PAD (pad)
+         && GST_PAD_CHAINFUNC (pad) == gst_proxy_pad_chain_default)
+    {
+      GstPad *other = GST_PAD (gst_proxy_pad_get_internal (GST_PROXY_PAD (pad)));
+      GstPad *ghost = GST_IS_GHOST_PAD (pad) ? pad : other;
+      GstPad *next;
+
+      if (other == NULL || !GST_IS_GHOST_PAD (ghost) || !of_known_bin (ghost))
+        {
+          g_clear_object (&other);
+          break;
+        }
+      next = gst_pad_get_peer (other);   /* the inner pad's (into a bin) or the ghost's (out of one) */
+      g->run[g->n++] = pad;
+      g->run[g->n++] = other;
+      pad = next;
+    }
+  g->target = pad;
+  if (g->target == NULL)
+    return 0;
+  return g->n > 0 ? 1 : -1;
+}
+
+static GstPadProbeReturn
+ghost_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  GhostSkip *g = user_data;
+  GstFlowReturn ret;
+  gint state = g_atomic_int_get (&g->state);
+
+  if (state == 0)
+    {
+      g_mutex_lock (&g->lock);
+      for (guint i = 0; i < g->n; i++)
+        gst_object_unref (g->run[i]);
+      g->n = 0;
+      g_clear_object (&g->target);
+      state = ghost_resolve (g, pad);
+      g_atomic_int_set (&g->state, state);
+      g_mutex_unlock (&g->lock);
+      if (state > 0)
+        GST_INFO_OBJECT (pad, "ghost pads: packets go straight to %" GST_PTR_FORMAT " (%u pads fewer)", g->target,
+                         g->n);
+    }
+  if (state < 0)
+    return GST_PAD_PROBE_REMOVE;
+  if (state == 0)
+    return GST_PAD_PROBE_OK;
+  if (GST_PAD_PEER (pad) != g->run[0])
+    {
+      g_atomic_int_set (&g->state, 0);   /* relinked: look again at the next one */
+      return GST_PAD_PROBE_OK;
+    }
+  /* (sticky events wait to be sent on source pads only) */
+  for (guint i = 0; i < g->n; i++)
+    if (GST_PAD_IS_BLOCKED (g->run[i]) || GST_PAD_IS_FLUSHING (g->run[i])
+        || (GST_PAD_IS_SRC (g->run[i]) && GST_PAD_HAS_PENDING_EVENTS (g->run[i])))
+      return GST_PAD_PROBE_OK;
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
+    ret = gst_pad_chain_list (g->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
+  else
+    ret = gst_pad_chain (g->target, GST_PAD_PROBE_INFO_BUFFER (info));
+  info->data = NULL;
+  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = ret;
+  return GST_PAD_PROBE_HANDLED;
+}
+
+static void
+add_ghost_skip (GstPad *src)
+{
+  GhostSkip *g;
+
+  if (src == NULL || g_object_get_data (G_OBJECT (src), "rec-shortcut"))
+    return;
+  g = g_new0 (GhostSkip, 1);
+  g_mutex_init (&g->lock);
+  g_object_set_data_full (G_OBJECT (src), "rec-shortcut", g, ghost_skip_free);
+  gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, ghost_probe, g, NULL);
+}
+
+static void
+add_ghost_skip_on (GstElement *element, const char *pad_name)
+{
+  GstPad *src = gst_element_get_static_pad (element, pad_name);
+  add_ghost_skip (src);
+  g_clear_object (&src);
+}
+
+static void
+on_session_pad_added (GstElement *session, GstPad *pad, gpointer user_data)
+{
+  if (g_strcmp0 (GST_PAD_NAME (pad), "send_rtp_src") == 0)
+    add_ghost_skip (pad);
+}
+
 static void
 on_deep_element_added (GstBin *webrtc, GstBin *sub_bin, GstElement *element, gpointer user_data)
 {
@@ -429,6 +584,16 @@ on_deep_element_added (GstBin *webrtc, GstBin *sub_bin, GstElement *element, gpo
     add_skip (parent, SKIP_AUX_RECEIVER);
   else if (is_factory (element, "rtprtxsend") && is_factory (parent, "bin"))
     add_skip (parent, SKIP_AUX_SENDER);
+  /* the runs of ghost pads, from the pad before them */
+  else if (is_factory (element, "srtpdec"))
+    add_ghost_skip_on (element, "rtp_src");
+  else if (is_factory (element, "rtpfunnel") || (is_factory (element, "funnel") && is_factory (parent, "dtlssrtpenc")))
+    add_ghost_skip_on (element, "src");
+  else if (is_factory (element, "rtpsession"))
+    {
+      add_ghost_skip_on (element, "send_rtp_src");
+      g_signal_connect (element, "pad-added", G_CALLBACK (on_session_pad_added), NULL);
+    }
 }
 
 void

@@ -86,8 +86,9 @@ void rec_receive_bypass (GstElement *webrtc);
  * yet in a pipeline) that pass them on unchanged while RTX, RED and ULPFEC
  * are not negotiated: the aux receiver (rtprtxreceive → rtpreddec), the
  * payload demuxer with one payload type and the ULPFEC decoder after it, the
- * aux sender (rtprtxsend) and dtlssrtpenc's clocksync. Events keep the full
- * path.
+ * aux sender (rtprtxsend) and dtlssrtpenc's clocksync; and runs of ghost
+ * pads between webrtcbin's inner bins are crossed in one step. Events keep
+ * the full path.
  */
 void rec_shortcut_install (GstElement *webrtc);
 

@@ -60,8 +60,9 @@ typedef enum {
  *   are off (rec-send.c). For measurement.
  * @rtp_elements: keep the elements of webrtcbin's RTP path that pass packets
  *   on unchanged (RTX, RED and ULPFEC elements, the payload demuxer, DTLS's
- *   clocksync) in every relayed packet's path; by default packets skip them
- *   while they are idle (rec-shortcut.c). For measurement.
+ *   clocksync, the ghost pads between webrtcbin's inner bins) in every
+ *   relayed packet's path; by default packets skip them while they are idle
+ *   (rec-shortcut.c). For measurement.
  */
 typedef struct {
   const char *session_dir;

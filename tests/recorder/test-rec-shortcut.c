@@ -10,8 +10,11 @@
  * a RED payload type or ULPFEC is set, they go through again, and past them
  * once unset. The demuxer's first buffer (it makes the pad) and the first
  * after a caps event take the full path; a second payload type leaves the
- * demuxer alone from then on. A bin of another shape is left alone. (The
- * whole recorder, on real webrtcbins, is checked by recorder-jitter.) */
+ * demuxer alone from then on. A bin of another shape is left alone. Runs of
+ * ghost pads of webrtcbin's inner bins (here rtpbin's) are crossed in one
+ * step unless a pad of the run is blocked; other bins' are crossed as
+ * before. (The whole recorder, on real webrtcbins, is checked by
+ * recorder-jitter.) */
 #include "config.h"
 #include "recorder-private.h"
 
@@ -408,6 +411,110 @@ test_pt_demux (void)
   seen_free (seen);
 }
 
+static GstPadProbeReturn
+pass_block (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  return GST_PAD_PROBE_PASS;   /* the pad counts as blocked, the data goes on */
+}
+
+/* rtpfunnel → rtpbin's ghost sink pad → (inside) identity → rtpbin's ghost
+ * source pad → fakesink: buffers go from the funnel's source pad straight to
+ * the identity, past both pads of the ghost; the identity's are not ghost
+ * pads of a webrtcbin bin: through them. While a pad of the run is blocked,
+ * the full path. A ghost pad of another bin is crossed as before. */
+static void
+test_ghost_pads (void)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *funnel = make ("rtpfunnel"), *rtpbin = make ("rtpbin");
+  GstElement *inner = make ("identity"), *consumer = make ("fakesink");
+  GstPad *pad, *ghost_sink, *inside, *fsink;
+  Seen *seen = seen_new ();
+  guint16 seq = 0;
+  gulong block;
+
+  rec_shortcut_install (pipeline);
+  gst_bin_add_many (GST_BIN (pipeline), funnel, rtpbin, consumer, NULL);
+  gst_bin_add (GST_BIN (rtpbin), inner);
+  pad = gst_element_get_static_pad (inner, "sink");
+  ghost_sink = gst_ghost_pad_new ("test_sink", pad);
+  gst_object_unref (pad);
+  gst_element_add_pad (rtpbin, ghost_sink);
+  inside = GST_PAD (gst_proxy_pad_get_internal (GST_PROXY_PAD (ghost_sink)));
+  pad = gst_element_get_static_pad (inner, "src");
+  gst_element_add_pad (rtpbin, gst_ghost_pad_new ("test_src", pad));
+  gst_object_unref (pad);
+  g_object_set (consumer, "sync", FALSE, "async", FALSE, NULL);
+  g_assert_true (gst_element_link_pads (funnel, "src", rtpbin, "test_sink"));
+  g_assert_true (gst_element_link_pads (rtpbin, "test_src", consumer, "sink"));
+  g_assert_nonnull (g_object_get_data (G_OBJECT (funnel->srcpads->data), "rec-shortcut"));
+  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
+  gst_pad_add_probe (inside, GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen, NULL);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  fsink = gst_element_request_pad_simple (funnel, "sink_%u");
+  start_stream (fsink);
+
+  push_n (fsink, &seq, 96, 10);
+  g_assert_cmpuint (seen->n, ==, 10);
+  g_assert_cmpuint (seen->through, ==, 0);   /* past the ghost's inner pad */
+  g_assert_true (seen->segment_first);
+
+  /* a blocking probe on the inner pad: the full path while it is there */
+  block = gst_pad_add_probe (inside, GST_PAD_PROBE_TYPE_BLOCK | GST_PAD_PROBE_TYPE_BUFFER, pass_block, NULL, NULL);
+  push_n (fsink, &seq, 96, 4);
+  g_assert_cmpuint (seen->through, ==, 4);
+  gst_pad_remove_probe (inside, block);
+  push_n (fsink, &seq, 96, 6);
+  g_assert_cmpuint (seen->through, ==, 4);
+  g_assert_cmpuint (seen->n, ==, 20);
+  assert_in_order (seen);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_element_release_request_pad (funnel, fsink);
+  gst_object_unref (fsink);
+  gst_object_unref (inside);
+  gst_object_unref (pipeline);
+  seen_free (seen);
+}
+
+static void
+test_ghost_pads_other_bin (void)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *funnel = make ("rtpfunnel"), *bin = gst_bin_new (NULL);
+  GstElement *inner = make ("identity"), *consumer = make ("fakesink");
+  GstPad *pad, *ghost_sink, *inside, *fsink;
+  Seen *seen = seen_new ();
+  guint16 seq = 0;
+
+  rec_shortcut_install (pipeline);
+  gst_bin_add_many (GST_BIN (pipeline), funnel, bin, consumer, NULL);
+  gst_bin_add (GST_BIN (bin), inner);
+  pad = gst_element_get_static_pad (inner, "sink");
+  ghost_sink = gst_ghost_pad_new ("sink", pad);
+  gst_object_unref (pad);
+  gst_element_add_pad (bin, ghost_sink);
+  inside = GST_PAD (gst_proxy_pad_get_internal (GST_PROXY_PAD (ghost_sink)));
+  pad = gst_element_get_static_pad (inner, "src");
+  gst_element_add_pad (bin, gst_ghost_pad_new ("src", pad));
+  gst_object_unref (pad);
+  g_object_set (consumer, "sync", FALSE, "async", FALSE, NULL);
+  g_assert_true (gst_element_link_many (funnel, bin, consumer, NULL));
+  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER, consumer_probe, seen);
+  gst_pad_add_probe (inside, GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen, NULL);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  fsink = gst_element_request_pad_simple (funnel, "sink_%u");
+  start_stream (fsink);
+  push_n (fsink, &seq, 96, 10);
+  g_assert_cmpuint (seen->n, ==, 10);
+  g_assert_cmpuint (seen->through, ==, 10);   /* a plain bin's ghost pad: crossed */
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_element_release_request_pad (funnel, fsink);
+  gst_object_unref (fsink);
+  gst_object_unref (inside);
+  gst_object_unref (pipeline);
+  seen_free (seen);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -417,5 +524,7 @@ main (int argc, char **argv)
   g_test_add_func ("/rec-shortcut/aux-sender", test_aux_sender);
   g_test_add_func ("/rec-shortcut/other-shape", test_other_shape);
   g_test_add_func ("/rec-shortcut/pt-demux", test_pt_demux);
+  g_test_add_func ("/rec-shortcut/ghost-pads", test_ghost_pads);
+  g_test_add_func ("/rec-shortcut/ghost-pads-other-bin", test_ghost_pads_other_bin);
   return g_test_run ();
 }
