@@ -134,8 +134,8 @@ main (int argc, char **argv)
     { "send-encoders", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &send_encoders,
       "keep webrtcbin's clocksync and FEC/RED encoders in every relayed packet's path (measurement)", NULL },
     { "rtp-elements", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &rtp_elements,
-      "keep the idle RTX, RED and FEC elements, payload demuxer, DTLS clocksync and ghost pads in every relayed "
-      "packet's path (measurement)", NULL },
+      "keep the idle RTX, RED and FEC elements, payload demuxer, DTLS clocksync, ghost pads and capsfilters in "
+      "every relayed packet's path (measurement)", NULL },
     { "segment-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &segment_ms, "hash-chain interval", "MS" },
     { "keyframe-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &keyframe_ms, "keyframe request interval", "MS" },
     { NULL },

@@ -1489,6 +1489,8 @@ add_out_track (RecSession *s, Peer *peer, Kind kind, int pt, GError **error)
   out->insul = rec_insulator_new (s->sid);
   gst_bin_add_many (GST_BIN (s->pipeline), out->insul, out->pay, out->capsf, NULL);
   gst_element_link_many (out->insul, out->pay, out->capsf, NULL);
+  if (!s->rtp_elements)
+    rec_shortcut_capsfilter (out->capsf);
   /* Fact 21: a peer that does not take media yet must not block the tee.
    * Instead of a leaky queue (a thread and two context switches per packet),
    * drop in the sender's thread until this peer's connection is up. */

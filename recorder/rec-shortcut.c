@@ -31,7 +31,10 @@
  * negotiated, a second payload type) is left alone.
  *
  * The same for the runs of ghost pads between webrtcbin's inner bins (see
- * "ghost pads" below). */
+ * "ghost pads" below), and for capsfilters — webrtcbin's after nicesrc, the
+ * recorder's after each payloader — once their output has caps: a base
+ * transform's push per packet for nothing (but for the buffer after an event
+ * it held back, and a list goes on buffer by buffer as it would). */
 #include "config.h"
 #include "recorder-private.h"
 
@@ -43,9 +46,11 @@ typedef enum
   SKIP_PT_DEMUX,       /* rtpptdemux with one pad → rtpulpfecdec (if any) */
   SKIP_AUX_SENDER,     /* webrtcbin's aux sender bin: rtprtxsend */
   SKIP_DTLS_CLOCKSYNC, /* dtlssrtpenc's clocksync */
+  SKIP_CAPSFILTER,     /* a capsfilter: transportreceivebin's, the relay's */
 } SkipKind;
 
-static const char *const skip_names[] = { "aux receiver", "payload demuxer", "aux sender", "DTLS clocksync" };
+static const char *const skip_names[] = { "aux receiver", "payload demuxer", "aux sender", "DTLS clocksync",
+                                          "capsfilter" };
 
 typedef struct
 {
@@ -53,11 +58,12 @@ typedef struct
   GMutex lock;
   gint state;             /* atomic: 0 not resolved yet, 1 resolved, -1 left alone */
   gint passthrough;       /* atomic: every element skipped passes packets on unchanged */
-  gint resync;            /* atomic: SKIP_PT_DEMUX: the next buffer takes the full path (caps changed) */
+  gint resync;            /* atomic: the next buffer takes the full path (demuxer: caps; capsfilter: an event) */
   guint pt;               /* SKIP_PT_DEMUX: the payload type of the demuxer's one pad */
   GstElement *entry;      /* (unowned) the element (or bin) whose sink pad has the probe */
   GstElement *watched[2]; /* (owned) the elements whose properties say pass-through */
   GstPad *target;         /* (owned) where the skipped stretch would push */
+  GstPad *exit;           /* (owned) SKIP_CAPSFILTER: its source pad */
 } Skip;
 
 static gboolean
@@ -78,6 +84,7 @@ skip_free (gpointer data)
         gst_object_unref (sk->watched[i]);
       }
   g_clear_object (&sk->target);
+  g_clear_object (&sk->exit);
   g_mutex_clear (&sk->lock);
   g_free (sk);
 }
@@ -134,6 +141,12 @@ update_passthrough (GObject *object, GParamSpec *pspec, gpointer user_data)
         g_object_get (sk->watched[0], "sync", &sync, NULL);
         through = !sync;
       }
+      break;
+    case SKIP_CAPSFILTER:
+      /* new filter caps: the next buffer through it (it negotiates them) */
+      through = TRUE;
+      if (object != NULL)
+        g_atomic_int_set (&sk->resync, 1);
       break;
     }
   g_atomic_int_set (&sk->passthrough, through);
@@ -236,6 +249,7 @@ resolve (Skip *sk)
   static const char *const red_props[] = { "pt", "payloads", NULL };
   static const char *const fec_props[] = { "passthrough", NULL };
   static const char *const sync_props[] = { "sync", NULL };
+  static const char *const caps_props[] = { "caps", NULL };
   GstElement *a = NULL, *b = NULL;
   GstPad *exit = NULL, *next = NULL;
   gint res = -1;
@@ -315,6 +329,18 @@ resolve (Skip *sk)
       watch (sk, 0, sk->entry, sync_props);
       res = 1;
       break;
+    case SKIP_CAPSFILTER:
+      exit = gst_element_get_static_pad (sk->entry, "src");
+      sk->target = exit ? downstream_pad (exit) : NULL;
+      if (sk->target == NULL)
+        {
+          res = 0;
+          goto out;
+        }
+      sk->exit = gst_object_ref (exit);
+      watch (sk, 0, sk->entry, caps_props);
+      res = 1;
+      break;
     }
 out:
   if (res == 1)
@@ -334,6 +360,20 @@ payload_type (GstBuffer *buf)
   return hdr[1] & 0x7f;
 }
 
+/* A capsfilter (a base transform, no list function) hands a payloader's list
+ * on buffer by buffer; so does its shortcut, for what follows (rtpfunnel
+ * numbers transport-wide sequence numbers on single buffers only). */
+static GstFlowReturn
+chain_each (GstPad *target, GstBufferList *list)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  guint n = gst_buffer_list_length (list);
+  for (guint i = 0; i < n && ret == GST_FLOW_OK; i++)
+    ret = gst_pad_chain (target, gst_buffer_ref (gst_buffer_list_get (list, i)));
+  gst_buffer_list_unref (list);
+  return ret;
+}
+
 static GstPadProbeReturn
 entry_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -343,7 +383,11 @@ entry_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
   if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0)
     {
-      if (sk->kind == SKIP_PT_DEMUX && GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_CAPS)
+      GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+      /* the demuxer renews its pad's caps at the next buffer; a capsfilter
+       * whose input has no caps holds sticky events until the next buffer */
+      if ((sk->kind == SKIP_PT_DEMUX && GST_EVENT_TYPE (ev) == GST_EVENT_CAPS)
+          || (sk->kind == SKIP_CAPSFILTER && GST_EVENT_IS_STICKY (ev)))
         g_atomic_int_set (&sk->resync, 1);
       return GST_PAD_PROBE_OK;
     }
@@ -376,6 +420,13 @@ entry_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       g_atomic_int_set (&sk->state, -1);
       return GST_PAD_PROBE_REMOVE;
     }
+  /* A capsfilter passes buffers on unchanged once its output has caps and
+   * has sent its events (those it holds back come out with the buffer after
+   * them: resync above). */
+  if (sk->kind == SKIP_CAPSFILTER
+      && (GST_PAD_HAS_PENDING_EVENTS (sk->exit) || GST_PAD_NEEDS_RECONFIGURE (sk->exit)
+          || !gst_pad_has_current_caps (sk->exit)))
+    return GST_PAD_PROBE_OK;
   if (sk->kind == SKIP_PT_DEMUX)
     {
       if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) == 0)
@@ -388,7 +439,9 @@ entry_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
           return GST_PAD_PROBE_REMOVE;
         }
     }
-  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0 && sk->kind == SKIP_CAPSFILTER)
+    ret = chain_each (sk->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
+  else if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
     ret = gst_pad_chain_list (sk->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
   else
     ret = gst_pad_chain (sk->target, GST_PAD_PROBE_INFO_BUFFER (info));
@@ -579,6 +632,8 @@ on_deep_element_added (GstBin *webrtc, GstBin *sub_bin, GstElement *element, gpo
     add_skip (element, SKIP_PT_DEMUX);
   else if (is_factory (element, "clocksync") && is_factory (parent, "dtlssrtpenc"))
     add_skip (element, SKIP_DTLS_CLOCKSYNC);
+  else if (is_factory (element, "capsfilter") && g_strcmp0 (G_OBJECT_TYPE_NAME (parent), "TransportReceiveBin") == 0)
+    add_skip (element, SKIP_CAPSFILTER);
   /* The aux bins are plain bins: found through what they hold. */
   else if (is_factory (element, "rtprtxreceive") && is_factory (parent, "bin"))
     add_skip (parent, SKIP_AUX_RECEIVER);
@@ -600,4 +655,10 @@ void
 rec_shortcut_install (GstElement *webrtc)
 {
   g_signal_connect (webrtc, "deep-element-added", G_CALLBACK (on_deep_element_added), NULL);
+}
+
+void
+rec_shortcut_capsfilter (GstElement *capsfilter)
+{
+  add_skip (capsfilter, SKIP_CAPSFILTER);
 }

@@ -92,6 +92,13 @@ void rec_receive_bypass (GstElement *webrtc);
  */
 void rec_shortcut_install (GstElement *webrtc);
 
+/**
+ * rec_shortcut_capsfilter:
+ * Buffers skip @capsfilter (one of the recorder's own) while its input has
+ * caps and its output has sent them; events and negotiation keep its path.
+ */
+void rec_shortcut_capsfilter (GstElement *capsfilter);
+
 /* ---- rec-send.c: relayed packets skip webrtcbin's idle send elements ---- */
 
 /**

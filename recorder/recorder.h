@@ -60,7 +60,7 @@ typedef enum {
  *   are off (rec-send.c). For measurement.
  * @rtp_elements: keep the elements of webrtcbin's RTP path that pass packets
  *   on unchanged (RTX, RED and ULPFEC elements, the payload demuxer, DTLS's
- *   clocksync, the ghost pads between webrtcbin's inner bins) in every
+ *   clocksync, the ghost pads between webrtcbin's inner bins, capsfilters) in every
  *   relayed packet's path; by default packets skip them while they are idle
  *   (rec-shortcut.c). For measurement.
  */

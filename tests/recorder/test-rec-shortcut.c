@@ -13,8 +13,9 @@
  * demuxer alone from then on. A bin of another shape is left alone. Runs of
  * ghost pads of webrtcbin's inner bins (here rtpbin's) are crossed in one
  * step unless a pad of the run is blocked; other bins' are crossed as
- * before. (The whole recorder, on real webrtcbins, is checked by
- * recorder-jitter.) */
+ * before. A capsfilter is skipped once its output has caps, but for the
+ * buffer after an event it held back. (The whole recorder, on real
+ * webrtcbins, is checked by recorder-jitter.) */
 #include "config.h"
 #include "recorder-private.h"
 
@@ -84,7 +85,7 @@ make (const char *factory)
 }
 
 static void
-probe (GstElement *e, const char *pad_name, GstPadProbeType type, GstPadProbeCallback cb, Seen *seen)
+probe (GstElement *e, const char *pad_name, GstPadProbeType type, GstPadProbeCallback cb, gpointer seen)
 {
   GstPad *pad = gst_element_get_static_pad (e, pad_name);
   g_assert_nonnull (pad);
@@ -515,6 +516,98 @@ test_ghost_pads_other_bin (void)
   seen_free (seen);
 }
 
+typedef struct
+{
+  GMutex lock;
+  guint buffers;       /* at the consumer */
+  guint lists;         /* lists at the consumer (none: buffer by buffer) */
+  guint segments;      /* segments at the consumer */
+  guint segment_at;    /* buffers before the last segment */
+} Order;
+
+static GstPadProbeReturn
+order_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  Order *o = user_data;
+  g_mutex_lock (&o->lock);
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0)
+    o->buffers++;
+  else if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
+    o->lists++;
+  else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_SEGMENT)
+    {
+      o->segments++;
+      o->segment_at = o->buffers;
+    }
+  g_mutex_unlock (&o->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* A capsfilter whose input has no caps (nicesrc → capsfilter in webrtcbin's
+ * receive bin): the first buffer through it (it sets its output's caps), the
+ * others past it; a segment it holds back (no input caps) comes out before
+ * the next buffer, which goes through it; a payloader's list comes out buffer
+ * by buffer, as the capsfilter would pass it. */
+static void
+test_capsfilter (void)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *capsf = make ("capsfilter"), *consumer = make ("fakesink");
+  GstPad *entry;
+  Seen *seen = seen_new ();
+  Order o = { 0 };
+  GstCaps *caps = vp8_caps ();
+  GstSegment seg;
+  guint16 seq = 0;
+
+  g_mutex_init (&o.lock);
+  g_object_set (capsf, "caps", caps, NULL);
+  gst_caps_unref (caps);
+  g_object_set (consumer, "sync", FALSE, "async", FALSE, NULL);
+  gst_bin_add_many (GST_BIN (pipeline), capsf, consumer, NULL);
+  g_assert_true (gst_element_link (capsf, consumer));
+  rec_shortcut_capsfilter (capsf);
+  probe (capsf, "src", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, through_probe, seen);
+  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST
+         | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, order_probe, &o);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  entry = gst_element_get_static_pad (capsf, "sink");
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  g_assert_true (gst_pad_send_event (entry, gst_event_new_stream_start ("test")));
+  g_assert_true (gst_pad_send_event (entry, gst_event_new_segment (&seg)));   /* no caps: as nicesrc */
+
+  push_n (entry, &seq, 96, 10);
+  g_assert_cmpuint (o.buffers, ==, 10);
+  g_assert_cmpuint (seen->through, ==, 1);
+  g_assert_cmpuint (o.segments, ==, 1);
+  g_assert_cmpuint (o.segment_at, ==, 0);
+
+  /* a new segment: held by the capsfilter, out before the next buffer */
+  seg.base = GST_SECOND;
+  g_assert_true (gst_pad_send_event (entry, gst_event_new_segment (&seg)));
+  push_n (entry, &seq, 96, 5);
+  g_assert_cmpuint (o.segments, ==, 2);
+  g_assert_cmpuint (o.segment_at, ==, 10);
+  g_assert_cmpuint (seen->through, ==, 2);
+  g_assert_cmpuint (o.buffers, ==, 15);
+
+  /* a list, buffer by buffer */
+  {
+    GstBufferList *list = gst_buffer_list_new ();
+    for (guint i = 0; i < 3; i++)
+      gst_buffer_list_add (list, rtp_packet (seq++, 96));
+    g_assert_cmpint (gst_pad_chain_list (entry, list), ==, GST_FLOW_OK);
+  }
+  g_assert_cmpuint (o.buffers, ==, 18);
+  g_assert_cmpuint (o.lists, ==, 0);
+  g_assert_cmpuint (seen->through, ==, 2);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (entry);
+  gst_object_unref (pipeline);
+  g_mutex_clear (&o.lock);
+  seen_free (seen);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -526,5 +619,6 @@ main (int argc, char **argv)
   g_test_add_func ("/rec-shortcut/pt-demux", test_pt_demux);
   g_test_add_func ("/rec-shortcut/ghost-pads", test_ghost_pads);
   g_test_add_func ("/rec-shortcut/ghost-pads-other-bin", test_ghost_pads_other_bin);
+  g_test_add_func ("/rec-shortcut/capsfilter", test_capsfilter);
   return g_test_run ();
 }

@@ -498,7 +498,7 @@ def test_jitter(w):
     (rec-receive.c): its threads stay asleep; --receive-queue keeps them in
     the path (the check can fail). Relayed packets skip webrtcbin's idle RTP
     elements (rec-shortcut.c: aux receiver and sender, payload demuxer,
-    DTLS's clocksync, runs of ghost pads) and its funnel sends no segment or TOS event at switches
+    DTLS's clocksync, runs of ghost pads, capsfilters) and its funnel sends no segment or TOS event at switches
     (rec-send.c): the recorder's log says so for each, on these webrtcbins;
     --receive-queue --send-encoders --rtp-elements (webrtcbin's own path) has
     none of it."""
@@ -562,7 +562,8 @@ def test_jitter(w):
         # two webrtcbins: an aux receiver, an aux sender, a DTLS clocksync and
         # a funnel each, a payload demuxer per received track
         skips = {what: log.count("%s: packets go straight to" % what)
-                 for what in ("aux receiver", "aux sender", "DTLS clocksync", "payload demuxer", "ghost pads")}
+                 for what in ("aux receiver", "aux sender", "DTLS clocksync", "payload demuxer", "ghost pads",
+                              "capsfilter")}
         funnel = {what: log.count("%s replaced by the one sent already" % what)
                   for what in ("segment", "custom-downstream-sticky")}
         if label == "webrtcbin's own path":
@@ -571,9 +572,10 @@ def test_jitter(w):
                % (label, skips, funnel))
         else:
             # and four runs of ghost pads each: srtpdec → rtpsession, rtpfunnel
-            # → aux sender, rtpsession → srtpenc, DTLS's funnel → nicesink
+            # → aux sender, rtpsession → srtpenc, DTLS's funnel → nicesink; a
+            # capsfilter on the way in (webrtcbin's) and one per relayed track
             ok(skips == {"aux receiver": 2, "aux sender": 2, "DTLS clocksync": 2, "payload demuxer": 4,
-                         "ghost pads": 8},
+                         "ghost pads": 8, "capsfilter": 6},
                "%s: packets skip the idle RTP elements of both webrtcbins (%s)" % (label, skips))
             # (webrtcbin gives a track no TOS event at all when its caps come
             # before its mid is known: then there is none to replace)
