@@ -129,7 +129,6 @@ static GstPadProbeReturn
 clocksync_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   SendBypass *b = user_data;
-  GstFlowReturn ret;
 
   if (g_atomic_int_get (&b->state) == 0)
     {
@@ -152,13 +151,7 @@ clocksync_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     return GST_PAD_PROBE_REMOVE;
   if (!g_atomic_int_get (&b->passthrough))
     return GST_PAD_PROBE_OK;
-  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
-    ret = gst_pad_chain_list (b->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
-  else
-    ret = gst_pad_chain (b->target, GST_PAD_PROBE_INFO_BUFFER (info));
-  info->data = NULL;
-  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = ret;
-  return GST_PAD_PROBE_HANDLED;
+  return rec_probe_hand_on (info, b->target);
 }
 
 /* rtpfunnel sends an input's segment and custom sticky events downstream

@@ -63,7 +63,7 @@ typedef struct
   GstElement *entry;      /* (unowned) the element (or bin) whose sink pad has the probe */
   GstElement *watched[2]; /* (owned) the elements whose properties say pass-through */
   GstPad *target;         /* (owned) where the skipped stretch would push */
-  GstPad *exit;           /* (owned) SKIP_CAPSFILTER: its source pad */
+  GstPad *exit;           /* (owned) DTLS clocksync, capsfilter: its source pad */
 } Skip;
 
 static gboolean
@@ -319,17 +319,8 @@ resolve (Skip *sk)
       }
       break;
     case SKIP_DTLS_CLOCKSYNC:
-      exit = gst_element_get_static_pad (sk->entry, "src");
-      sk->target = exit ? downstream_pad (exit) : NULL;
-      if (sk->target == NULL)
-        {
-          res = 0;
-          goto out;
-        }
-      watch (sk, 0, sk->entry, sync_props);
-      res = 1;
-      break;
     case SKIP_CAPSFILTER:
+      /* one element, one property */
       exit = gst_element_get_static_pad (sk->entry, "src");
       sk->target = exit ? downstream_pad (exit) : NULL;
       if (sk->target == NULL)
@@ -338,7 +329,7 @@ resolve (Skip *sk)
           goto out;
         }
       sk->exit = gst_object_ref (exit);
-      watch (sk, 0, sk->entry, caps_props);
+      watch (sk, 0, sk->entry, sk->kind == SKIP_CAPSFILTER ? caps_props : sync_props);
       res = 1;
       break;
     }
@@ -360,6 +351,17 @@ payload_type (GstBuffer *buf)
   return hdr[1] & 0x7f;
 }
 
+GstPadProbeReturn
+rec_probe_hand_on (GstPadProbeInfo *info, GstPad *target)
+{
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
+    GST_PAD_PROBE_INFO_FLOW_RETURN (info) = gst_pad_chain_list (target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
+  else
+    GST_PAD_PROBE_INFO_FLOW_RETURN (info) = gst_pad_chain (target, GST_PAD_PROBE_INFO_BUFFER (info));
+  info->data = NULL;
+  return GST_PAD_PROBE_HANDLED;
+}
+
 /* A capsfilter (a base transform, no list function) hands a payloader's list
  * on buffer by buffer; so does its shortcut, for what follows (rtpfunnel
  * numbers transport-wide sequence numbers on single buffers only). */
@@ -378,7 +380,6 @@ static GstPadProbeReturn
 entry_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   Skip *sk = user_data;
-  GstFlowReturn ret;
   gint state;
 
   if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0)
@@ -440,14 +441,12 @@ entry_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         }
     }
   if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0 && sk->kind == SKIP_CAPSFILTER)
-    ret = chain_each (sk->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
-  else if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
-    ret = gst_pad_chain_list (sk->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
-  else
-    ret = gst_pad_chain (sk->target, GST_PAD_PROBE_INFO_BUFFER (info));
-  info->data = NULL;
-  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = ret;
-  return GST_PAD_PROBE_HANDLED;
+    {
+      GST_PAD_PROBE_INFO_FLOW_RETURN (info) = chain_each (sk->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
+      info->data = NULL;
+      return GST_PAD_PROBE_HANDLED;
+    }
+  return rec_probe_hand_on (info, sk->target);
 }
 
 static void
@@ -555,7 +554,6 @@ static GstPadProbeReturn
 ghost_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   GhostSkip *g = user_data;
-  GstFlowReturn ret;
   gint state = g_atomic_int_get (&g->state);
 
   if (state == 0)
@@ -586,13 +584,7 @@ ghost_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     if (GST_PAD_IS_BLOCKED (g->run[i]) || GST_PAD_IS_FLUSHING (g->run[i])
         || (GST_PAD_IS_SRC (g->run[i]) && GST_PAD_HAS_PENDING_EVENTS (g->run[i])))
       return GST_PAD_PROBE_OK;
-  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0)
-    ret = gst_pad_chain_list (g->target, GST_PAD_PROBE_INFO_BUFFER_LIST (info));
-  else
-    ret = gst_pad_chain (g->target, GST_PAD_PROBE_INFO_BUFFER (info));
-  info->data = NULL;
-  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = ret;
-  return GST_PAD_PROBE_HANDLED;
+  return rec_probe_hand_on (info, g->target);
 }
 
 static void

@@ -93,6 +93,14 @@ void rec_receive_bypass (GstElement *webrtc);
 void rec_shortcut_install (GstElement *webrtc);
 
 /**
+ * rec_probe_hand_on:
+ * For a buffer (or buffer list) probe: chains the data into @target instead
+ * of letting it go its own way, and returns %GST_PAD_PROBE_HANDLED with
+ * @target's flow return.
+ */
+GstPadProbeReturn rec_probe_hand_on (GstPadProbeInfo *info, GstPad *target);
+
+/**
  * rec_shortcut_capsfilter:
  * Buffers skip @capsfilter (one of the recorder's own) while its input has
  * caps and its output has sent them; events and negotiation keep its path.

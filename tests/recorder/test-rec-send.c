@@ -10,86 +10,7 @@
  * segment or TOS event while the inputs' are equal (position aside). */
 #include "config.h"
 #include "recorder-private.h"
-
-#include <gst/rtp/rtp.h>
-
-typedef struct
-{
-  GMutex lock;
-  guint n;                 /* buffers at the funnel */
-  guint seq[256];
-  guint through_encoders;  /* buffers at the ULPFEC encoder's sink */
-  gboolean segment_first;  /* a segment reached the funnel before any buffer */
-} Seen;
-
-static GstPadProbeReturn
-funnel_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
-{
-  Seen *seen = user_data;
-  g_mutex_lock (&seen->lock);
-  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0)
-    {
-      GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-      GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
-      g_assert_true (gst_rtp_buffer_map (buf, GST_MAP_READ, &rtp));
-      if (seen->n < G_N_ELEMENTS (seen->seq))
-        seen->seq[seen->n] = gst_rtp_buffer_get_seq (&rtp);
-      seen->n++;
-      gst_rtp_buffer_unmap (&rtp);
-    }
-  else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_SEGMENT && seen->n == 0)
-    seen->segment_first = TRUE;
-  g_mutex_unlock (&seen->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-static GstPadProbeReturn
-encoder_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
-{
-  Seen *seen = user_data;
-  g_mutex_lock (&seen->lock);
-  seen->through_encoders++;
-  g_mutex_unlock (&seen->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-static GstElement *
-make (const char *factory)
-{
-  GstElement *e = gst_element_factory_make (factory, NULL);
-  if (e == NULL)
-    g_error ("GStreamer element %s is missing (gstreamer1.0-plugins-good, -base)", factory);
-  return e;
-}
-
-static GstBuffer *
-rtp_packet (guint16 seq)
-{
-  GstBuffer *buf = gst_rtp_buffer_new_allocate (100, 0, 0);
-  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  g_assert_true (gst_rtp_buffer_map (buf, GST_MAP_WRITE, &rtp));
-  gst_rtp_buffer_set_payload_type (&rtp, 96);
-  gst_rtp_buffer_set_seq (&rtp, seq);
-  gst_rtp_buffer_set_timestamp (&rtp, seq * 3000u);
-  gst_rtp_buffer_set_ssrc (&rtp, 0x1234);
-  gst_rtp_buffer_unmap (&rtp);
-  GST_BUFFER_PTS (buf) = 0;   /* long past: clocksync would not wait either */
-  return buf;
-}
-
-static void
-start_stream (GstPad *sink)
-{
-  GstSegment seg;
-  GstCaps *caps = gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING, "video", "encoding-name",
-                                       G_TYPE_STRING, "VP8", "payload", G_TYPE_INT, 96, "clock-rate", G_TYPE_INT,
-                                       90000, NULL);
-  gst_segment_init (&seg, GST_FORMAT_TIME);
-  g_assert_true (gst_pad_send_event (sink, gst_event_new_stream_start ("test")));
-  g_assert_true (gst_pad_send_event (sink, gst_event_new_caps (caps)));
-  g_assert_true (gst_pad_send_event (sink, gst_event_new_segment (&seg)));
-  gst_caps_unref (caps);
-}
+#include "rtp-fixture.h"
 
 /* webrtcbin's send path of one track, into a funnel and a fakesink; with
  * @middle NULL the FEC bin, else that element instead */
@@ -136,7 +57,7 @@ static void
 push_n (GstPad *sink, guint16 *seq, guint n)
 {
   for (guint i = 0; i < n; i++)
-    g_assert_cmpint (gst_pad_chain (sink, rtp_packet ((*seq)++)), ==, GST_FLOW_OK);
+    g_assert_cmpint (gst_pad_chain (sink, rtp_packet ((*seq)++, 96)), ==, GST_FLOW_OK);
 }
 
 static void
@@ -145,17 +66,16 @@ test_passthrough (void)
   GstElement *pipeline = gst_pipeline_new (NULL);
   GstElement *clocksync, *fecenc, *redenc;
   GstPad *funnel_sink, *sink, *fec_sink;
-  Seen *seen = g_new0 (Seen, 1);
+  Seen *seen = seen_new ();
   guint16 seq = 0;
 
-  g_mutex_init (&seen->lock);
   rec_send_bypass (pipeline);
   send_path (pipeline, NULL, &clocksync, &fecenc, &redenc, &funnel_sink);
   g_assert_nonnull (g_object_get_data (G_OBJECT (clocksync), "rec-send-bypass"));
-  gst_pad_add_probe (funnel_sink, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, funnel_probe,
+  gst_pad_add_probe (funnel_sink, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe,
                      seen, NULL);
   fec_sink = gst_element_get_static_pad (fecenc, "sink");
-  gst_pad_add_probe (fec_sink, GST_PAD_PROBE_TYPE_BUFFER, encoder_probe, seen, NULL);
+  gst_pad_add_probe (fec_sink, GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen, NULL);
   g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
   sink = gst_element_get_static_pad (clocksync, "sink");
   start_stream (sink);
@@ -164,7 +84,7 @@ test_passthrough (void)
    * through them. */
   push_n (sink, &seq, 5);
   g_assert_cmpuint (seen->n, ==, 5);
-  g_assert_cmpuint (seen->through_encoders, ==, 5);
+  g_assert_cmpuint (seen->through, ==, 5);
   g_assert_true (seen->segment_first);
 
   /* FEC and RED off, as webrtcbin sets them when not negotiated: past them */
@@ -172,26 +92,26 @@ test_passthrough (void)
   g_object_set (redenc, "pt", 0, "allow-no-red-blocks", FALSE, NULL);
   push_n (sink, &seq, 15);
   g_assert_cmpuint (seen->n, ==, 20);
-  g_assert_cmpuint (seen->through_encoders, ==, 5);
+  g_assert_cmpuint (seen->through, ==, 5);
 
   /* ULPFEC given a payload type: through the encoders */
   g_object_set (fecenc, "pt", 100, NULL);
   push_n (sink, &seq, 10);
-  g_assert_cmpuint (seen->through_encoders, ==, 15);
+  g_assert_cmpuint (seen->through, ==, 15);
   g_assert_cmpuint (seen->n, >=, 30);   /* the media packets (the encoder may add FEC packets) */
   g_object_set (fecenc, "pt", 255, NULL);
 
   /* RED with a distance: through the encoders */
   g_object_set (redenc, "distance", 1, NULL);
   push_n (sink, &seq, 5);
-  g_assert_cmpuint (seen->through_encoders, ==, 20);
+  g_assert_cmpuint (seen->through, ==, 20);
   g_object_set (redenc, "distance", 0, NULL);
 
   /* both off again: past them, in order */
   {
     guint before = seen->n;
     push_n (sink, &seq, 10);
-    g_assert_cmpuint (seen->through_encoders, ==, 20);
+    g_assert_cmpuint (seen->through, ==, 20);
     g_assert_cmpuint (seen->n, ==, before + 10);
     for (guint i = before; i < seen->n; i++)
       g_assert_cmpuint (seen->seq[i], ==, seen->seq[i - 1] + 1);
@@ -204,8 +124,7 @@ test_passthrough (void)
   gst_object_unref (fec_sink);
   gst_object_unref (funnel_sink);
   gst_object_unref (pipeline);
-  g_mutex_clear (&seen->lock);
-  g_free (seen);
+  seen_free (seen);
 }
 
 static void
@@ -214,30 +133,28 @@ test_other_shape (void)
   GstElement *pipeline = gst_pipeline_new (NULL);
   GstElement *clocksync, *fecenc, *redenc, *identity;
   GstPad *funnel_sink, *sink, *id_sink;
-  Seen *seen = g_new0 (Seen, 1);
+  Seen *seen = seen_new ();
   guint16 seq = 0;
 
-  g_mutex_init (&seen->lock);
   rec_send_bypass (pipeline);
   identity = send_path (pipeline, "identity", &clocksync, &fecenc, &redenc, &funnel_sink);
-  gst_pad_add_probe (funnel_sink, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, funnel_probe,
+  gst_pad_add_probe (funnel_sink, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe,
                      seen, NULL);
   id_sink = gst_element_get_static_pad (identity, "sink");
-  gst_pad_add_probe (id_sink, GST_PAD_PROBE_TYPE_BUFFER, encoder_probe, seen, NULL);
+  gst_pad_add_probe (id_sink, GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen, NULL);
   g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
   sink = gst_element_get_static_pad (clocksync, "sink");
   start_stream (sink);
   push_n (sink, &seq, 10);
   g_assert_cmpuint (seen->n, ==, 10);
-  g_assert_cmpuint (seen->through_encoders, ==, 10);   /* through the element in between */
+  g_assert_cmpuint (seen->through, ==, 10);   /* through the element in between */
 
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (sink);
   gst_object_unref (id_sink);
   gst_object_unref (funnel_sink);
   gst_object_unref (pipeline);
-  g_mutex_clear (&seen->lock);
-  g_free (seen);
+  seen_free (seen);
 }
 
 /* rtpfunnel re-sends an input's segment and TOS event downstream at every
@@ -301,7 +218,7 @@ funnel_switches (GstClockTime audio_base, gint *segments, gint *tos)
   funnel_input (video, "video", "video0", 40 * GST_MSECOND, 0);
   funnel_input (audio, "audio", "audio1", 60 * GST_MSECOND, audio_base);
   for (guint i = 0; i < 20; i++)
-    g_assert_cmpint (gst_pad_chain (i % 2 ? audio : video, rtp_packet (seq++)), ==, GST_FLOW_OK);
+    g_assert_cmpint (gst_pad_chain (i % 2 ? audio : video, rtp_packet (seq++, 96)), ==, GST_FLOW_OK);
   *segments = g_atomic_int_get (&fs.segments);
   *tos = g_atomic_int_get (&fs.tos);
 

@@ -18,71 +18,7 @@
  * webrtcbins, is checked by recorder-jitter.) */
 #include "config.h"
 #include "recorder-private.h"
-
-#include <gst/rtp/rtp.h>
-
-typedef struct
-{
-  GMutex lock;
-  guint n;                /* buffers at the consumer */
-  guint seq[256];
-  guint through;          /* buffers at the first element skipped */
-  gboolean segment_first; /* a segment reached the consumer before any buffer */
-} Seen;
-
-static Seen *
-seen_new (void)
-{
-  Seen *seen = g_new0 (Seen, 1);
-  g_mutex_init (&seen->lock);
-  return seen;
-}
-
-static void
-seen_free (Seen *seen)
-{
-  g_mutex_clear (&seen->lock);
-  g_free (seen);
-}
-
-static GstPadProbeReturn
-consumer_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
-{
-  Seen *seen = user_data;
-  g_mutex_lock (&seen->lock);
-  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0)
-    {
-      GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-      g_assert_true (gst_rtp_buffer_map (GST_PAD_PROBE_INFO_BUFFER (info), GST_MAP_READ, &rtp));
-      if (seen->n < G_N_ELEMENTS (seen->seq))
-        seen->seq[seen->n] = gst_rtp_buffer_get_seq (&rtp);
-      seen->n++;
-      gst_rtp_buffer_unmap (&rtp);
-    }
-  else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_SEGMENT && seen->n == 0)
-    seen->segment_first = TRUE;
-  g_mutex_unlock (&seen->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-static GstPadProbeReturn
-through_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
-{
-  Seen *seen = user_data;
-  g_mutex_lock (&seen->lock);
-  seen->through++;
-  g_mutex_unlock (&seen->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-static GstElement *
-make (const char *factory)
-{
-  GstElement *e = gst_element_factory_make (factory, NULL);
-  if (e == NULL)
-    g_error ("GStreamer element %s is missing (gstreamer1.0-plugins-good, -base)", factory);
-  return e;
-}
+#include "rtp-fixture.h"
 
 static void
 probe (GstElement *e, const char *pad_name, GstPadProbeType type, GstPadProbeCallback cb, gpointer seen)
@@ -91,40 +27,6 @@ probe (GstElement *e, const char *pad_name, GstPadProbeType type, GstPadProbeCal
   g_assert_nonnull (pad);
   gst_pad_add_probe (pad, type, cb, seen, NULL);
   gst_object_unref (pad);
-}
-
-static GstBuffer *
-rtp_packet (guint16 seq, guint8 pt)
-{
-  GstBuffer *buf = gst_rtp_buffer_new_allocate (100, 0, 0);
-  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  g_assert_true (gst_rtp_buffer_map (buf, GST_MAP_WRITE, &rtp));
-  gst_rtp_buffer_set_payload_type (&rtp, pt);
-  gst_rtp_buffer_set_seq (&rtp, seq);
-  gst_rtp_buffer_set_timestamp (&rtp, seq * 3000u);
-  gst_rtp_buffer_set_ssrc (&rtp, 0x1234);
-  gst_rtp_buffer_unmap (&rtp);
-  GST_BUFFER_PTS (buf) = seq * GST_MSECOND;
-  return buf;
-}
-
-static GstCaps *
-vp8_caps (void)
-{
-  return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING, "video", "encoding-name", G_TYPE_STRING,
-                              "VP8", "payload", G_TYPE_INT, 96, "clock-rate", G_TYPE_INT, 90000, NULL);
-}
-
-static void
-start_stream (GstPad *sink)
-{
-  GstSegment seg;
-  GstCaps *caps = vp8_caps ();
-  gst_segment_init (&seg, GST_FORMAT_TIME);
-  g_assert_true (gst_pad_send_event (sink, gst_event_new_stream_start ("test")));
-  g_assert_true (gst_pad_send_event (sink, gst_event_new_caps (caps)));
-  g_assert_true (gst_pad_send_event (sink, gst_event_new_segment (&seg)));
-  gst_caps_unref (caps);
 }
 
 static void
@@ -140,40 +42,6 @@ assert_in_order (Seen *seen)
   g_assert_cmpuint (seen->n, <=, G_N_ELEMENTS (seen->seq));
   for (guint i = 1; i < seen->n; i++)
     g_assert_cmpuint (seen->seq[i], ==, seen->seq[i - 1] + 1);
-}
-
-/* An aux bin as webrtcbin makes it: @a (→ @b) behind ghost pads sink_0 and
- * src_0, added to @pipeline (installed on) and linked to a fakesink. */
-static GstElement *
-aux_bin (GstElement *pipeline, const char *a, const char *b, GstElement **ea, GstElement **eb, GstPad **entry,
-         GstElement **consumer)
-{
-  GstElement *bin = gst_bin_new (NULL), *last;
-  GstPad *pad;
-
-  *ea = make (a);
-  gst_bin_add (GST_BIN (bin), *ea);
-  last = *ea;
-  if (b)
-    {
-      *eb = make (b);
-      gst_bin_add (GST_BIN (bin), *eb);
-      g_assert_true (gst_element_link (*ea, *eb));
-      last = *eb;
-    }
-  pad = gst_element_get_static_pad (*ea, "sink");
-  gst_element_add_pad (bin, gst_ghost_pad_new ("sink_0", pad));
-  gst_object_unref (pad);
-  pad = gst_element_get_static_pad (last, "src");
-  gst_element_add_pad (bin, gst_ghost_pad_new ("src_0", pad));
-  gst_object_unref (pad);
-
-  *consumer = make ("fakesink");
-  g_object_set (*consumer, "sync", FALSE, "async", FALSE, NULL);
-  gst_bin_add_many (GST_BIN (pipeline), bin, *consumer, NULL);
-  g_assert_true (gst_element_link_pads (bin, "src_0", *consumer, "sink"));
-  *entry = gst_element_get_static_pad (bin, "sink_0");
-  return bin;
 }
 
 static GstStructure *
@@ -209,24 +77,69 @@ set_red_payloads (GstElement *reddec, gint red_pt)
   g_value_unset (&arr);
 }
 
+/* An aux bin as webrtcbin makes it: @a (→ @b) behind ghost pads sink_0 and
+ * src_0, in a pipeline with the shortcuts installed, linked to a fakesink;
+ * @seen counts what reaches the fakesink and what goes into @a. The RTX map
+ * and RED payloads are set as webrtcbin sets them when neither is
+ * negotiated; the pipeline plays and the stream has started. */
+static GstElement *
+aux_bin (const char *a, const char *b, Seen *seen, GstElement **ea, GstElement **eb, GstPad **entry)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL), *bin = gst_bin_new (NULL), *last, *consumer;
+  GstPad *pad;
+
+  rec_shortcut_install (pipeline);
+  *ea = make (a);
+  gst_bin_add (GST_BIN (bin), *ea);
+  last = *ea;
+  if (b)
+    {
+      *eb = make (b);
+      gst_bin_add (GST_BIN (bin), *eb);
+      g_assert_true (gst_element_link (*ea, *eb));
+      last = *eb;
+    }
+  pad = gst_element_get_static_pad (*ea, "sink");
+  gst_element_add_pad (bin, gst_ghost_pad_new ("sink_0", pad));
+  gst_object_unref (pad);
+  pad = gst_element_get_static_pad (last, "src");
+  gst_element_add_pad (bin, gst_ghost_pad_new ("src_0", pad));
+  gst_object_unref (pad);
+
+  consumer = make ("fakesink");
+  g_object_set (consumer, "sync", FALSE, "async", FALSE, NULL);
+  gst_bin_add_many (GST_BIN (pipeline), bin, consumer, NULL);
+  g_assert_true (gst_element_link_pads (bin, "src_0", consumer, "sink"));
+  g_assert_nonnull (g_object_get_data (G_OBJECT (bin), "rec-shortcut"));
+  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
+  probe (*ea, "sink", GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen);
+  set_rtx_map (*ea, FALSE);
+  if (b != NULL && g_strcmp0 (b, "rtpreddec") == 0)
+    set_red_payloads (*eb, -1);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  *entry = gst_element_get_static_pad (bin, "sink_0");
+  start_stream (*entry);
+  return pipeline;
+}
+
+static void
+finish (GstElement *pipeline, GstPad *entry, Seen *seen)
+{
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (entry);
+  gst_object_unref (pipeline);
+  seen_free (seen);
+}
+
 static void
 test_aux_receiver (void)
 {
-  GstElement *pipeline = gst_pipeline_new (NULL), *rtx, *red = NULL, *consumer, *bin;
+  GstElement *rtx, *red = NULL, *pipeline;
   GstPad *entry;
   Seen *seen = seen_new ();
   guint16 seq = 0;
 
-  rec_shortcut_install (pipeline);
-  bin = aux_bin (pipeline, "rtprtxreceive", "rtpreddec", &rtx, &red, &entry, &consumer);
-  g_assert_nonnull (g_object_get_data (G_OBJECT (bin), "rec-shortcut"));
-  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
-  probe (rtx, "sink", GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen);
-  /* as webrtcbin sets them with neither RTX nor RED negotiated */
-  set_rtx_map (rtx, FALSE);
-  set_red_payloads (red, -1);
-  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
-  start_stream (entry);
+  pipeline = aux_bin ("rtprtxreceive", "rtpreddec", seen, &rtx, &red, &entry);
 
   push_n (entry, &seq, 96, 10);
   g_assert_cmpuint (seen->n, ==, 10);
@@ -258,28 +171,18 @@ test_aux_receiver (void)
   g_assert_cmpuint (seen->n, ==, 40);
   assert_in_order (seen);
 
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (entry);
-  gst_object_unref (pipeline);
-  seen_free (seen);
+  finish (pipeline, entry, seen);
 }
 
 static void
 test_aux_sender (void)
 {
-  GstElement *pipeline = gst_pipeline_new (NULL), *rtx, *none = NULL, *consumer;
+  GstElement *rtx, *none = NULL, *pipeline;
   GstPad *entry;
   Seen *seen = seen_new ();
   guint16 seq = 0;
 
-  rec_shortcut_install (pipeline);
-  aux_bin (pipeline, "rtprtxsend", NULL, &rtx, &none, &entry, &consumer);
-  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
-  probe (rtx, "sink", GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen);
-  set_rtx_map (rtx, FALSE);
-  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
-  start_stream (entry);
-
+  pipeline = aux_bin ("rtprtxsend", NULL, seen, &rtx, &none, &entry);
   push_n (entry, &seq, 96, 10);
   g_assert_cmpuint (seen->n, ==, 10);
   g_assert_cmpuint (seen->through, ==, 0);
@@ -293,35 +196,23 @@ test_aux_sender (void)
   g_assert_cmpuint (seen->n, ==, 20);
   assert_in_order (seen);
 
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (entry);
-  gst_object_unref (pipeline);
-  seen_free (seen);
+  finish (pipeline, entry, seen);
 }
 
 static void
 test_other_shape (void)
 {
-  GstElement *pipeline = gst_pipeline_new (NULL), *rtx, *identity = NULL, *consumer;
+  GstElement *rtx, *identity = NULL, *pipeline;
   GstPad *entry;
   Seen *seen = seen_new ();
   guint16 seq = 0;
 
-  rec_shortcut_install (pipeline);
-  aux_bin (pipeline, "rtprtxreceive", "identity", &rtx, &identity, &entry, &consumer);
-  probe (consumer, "sink", GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, consumer_probe, seen);
-  probe (rtx, "sink", GST_PAD_PROBE_TYPE_BUFFER, through_probe, seen);
-  set_rtx_map (rtx, FALSE);
-  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
-  start_stream (entry);
+  pipeline = aux_bin ("rtprtxreceive", "identity", seen, &rtx, &identity, &entry);
   push_n (entry, &seq, 96, 10);
   g_assert_cmpuint (seen->n, ==, 10);
   g_assert_cmpuint (seen->through, ==, 10);   /* an element the shortcut does not know: all through */
 
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (entry);
-  gst_object_unref (pipeline);
-  seen_free (seen);
+  finish (pipeline, entry, seen);
 }
 
 static GstCaps *
