@@ -309,18 +309,10 @@ target_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 static gboolean
 has_factory (GstPad *pad, const char *name)
 {
-  GstElement *e;
-  GstElementFactory *f;
-  gboolean ok;
+  GstElement *e = pad ? gst_pad_get_parent_element (pad) : NULL;
+  gboolean ok = rec_is_factory (e, name);
 
-  if (pad == NULL)
-    return FALSE;
-  e = gst_pad_get_parent_element (pad);
-  if (e == NULL)
-    return FALSE;
-  f = gst_element_get_factory (e);
-  ok = f != NULL && g_strcmp0 (GST_OBJECT_NAME (f), name) == 0;
-  gst_object_unref (e);
+  g_clear_object (&e);
   return ok;
 }
 

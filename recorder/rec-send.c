@@ -63,13 +63,6 @@ update_passthrough (GObject *object, GParamSpec *pspec, gpointer user_data)
   g_atomic_int_set (&b->passthrough, fec_pt == ULPFEC_UNDEF_PT && distance == 0 && !allow_no_red);
 }
 
-static gboolean
-is_factory (GstElement *e, const char *name)
-{
-  GstElementFactory *f = e ? gst_element_get_factory (e) : NULL;
-  return f != NULL && g_strcmp0 (GST_OBJECT_NAME (f), name) == 0;
-}
-
 /* clocksync's src peer is the ghost sink of a bin holding exactly
  * rtpulpfecenc → rtpredenc; the bin's src ghost is linked: take its peer. */
 static gboolean
@@ -90,9 +83,9 @@ resolve (SendBypass *b, GstElement *clocksync)
     {
       GstElement *child = g_value_get_object (&v);
       children++;
-      if (is_factory (child, "rtpulpfecenc") && b->fecenc == NULL)
+      if (rec_is_factory (child, "rtpulpfecenc") && b->fecenc == NULL)
         b->fecenc = gst_object_ref (child);
-      else if (is_factory (child, "rtpredenc") && b->redenc == NULL)
+      else if (rec_is_factory (child, "rtpredenc") && b->redenc == NULL)
         b->redenc = gst_object_ref (child);
       g_value_reset (&v);
     }
@@ -244,7 +237,7 @@ on_element_added (GstBin *webrtc, GstElement *element, gpointer user_data)
   SendBypass *b;
   GstPad *sink;
 
-  if (is_factory (element, "rtpfunnel") && !g_object_get_data (G_OBJECT (element), "rec-send-events"))
+  if (rec_is_factory (element, "rtpfunnel") && !g_object_get_data (G_OBJECT (element), "rec-send-events"))
     {
       FunnelEvents *fe = g_new0 (FunnelEvents, 1);
       g_mutex_init (&fe->lock);
@@ -252,7 +245,7 @@ on_element_added (GstBin *webrtc, GstElement *element, gpointer user_data)
       g_signal_connect (element, "pad-added", G_CALLBACK (on_funnel_pad_added), NULL);
       return;
     }
-  if (!is_factory (element, "clocksync") || g_object_get_data (G_OBJECT (element), "rec-send-bypass"))
+  if (!rec_is_factory (element, "clocksync") || g_object_get_data (G_OBJECT (element), "rec-send-bypass"))
     return;
   b = g_new0 (SendBypass, 1);
   g_mutex_init (&b->lock);

@@ -66,8 +66,8 @@ typedef struct
   GstPad *exit;           /* (owned) DTLS clocksync, capsfilter: its source pad */
 } Skip;
 
-static gboolean
-is_factory (GstElement *e, const char *name)
+gboolean
+rec_is_factory (GstElement *e, const char *name)
 {
   GstElementFactory *f = e ? gst_element_get_factory (e) : NULL;
   return f != NULL && g_strcmp0 (GST_OBJECT_NAME (f), name) == 0;
@@ -229,9 +229,9 @@ bin_holds (GstElement *bin, const char *a, const char *b, GstElement **ea, GstEl
   for (l = GST_BIN (bin)->children; l; l = l->next, n++)
     {
       GstElement *c = l->data;
-      if (*ea == NULL && is_factory (c, a))
+      if (*ea == NULL && rec_is_factory (c, a))
         *ea = c;
-      else if (b && *eb == NULL && is_factory (c, b))
+      else if (b && *eb == NULL && rec_is_factory (c, b))
         *eb = c;
       else
         ok = FALSE;
@@ -298,7 +298,7 @@ resolve (Skip *sk)
             goto out;
           }
         parent = gst_pad_get_parent_element (next);
-        if (is_factory (parent, "rtpulpfecdec"))
+        if (rec_is_factory (parent, "rtpulpfecdec"))
           {
             GstPad *fec_src = gst_element_get_static_pad (parent, "src");
             sk->target = fec_src ? downstream_pad (fec_src) : NULL;
@@ -620,23 +620,23 @@ on_deep_element_added (GstBin *webrtc, GstBin *sub_bin, GstElement *element, gpo
 {
   GstElement *parent = GST_ELEMENT (sub_bin);
 
-  if (is_factory (element, "rtpptdemux"))
+  if (rec_is_factory (element, "rtpptdemux"))
     add_skip (element, SKIP_PT_DEMUX);
-  else if (is_factory (element, "clocksync") && is_factory (parent, "dtlssrtpenc"))
+  else if (rec_is_factory (element, "clocksync") && rec_is_factory (parent, "dtlssrtpenc"))
     add_skip (element, SKIP_DTLS_CLOCKSYNC);
-  else if (is_factory (element, "capsfilter") && g_strcmp0 (G_OBJECT_TYPE_NAME (parent), "TransportReceiveBin") == 0)
+  else if (rec_is_factory (element, "capsfilter") && g_strcmp0 (G_OBJECT_TYPE_NAME (parent), "TransportReceiveBin") == 0)
     add_skip (element, SKIP_CAPSFILTER);
   /* The aux bins are plain bins: found through what they hold. */
-  else if (is_factory (element, "rtprtxreceive") && is_factory (parent, "bin"))
+  else if (rec_is_factory (element, "rtprtxreceive") && rec_is_factory (parent, "bin"))
     add_skip (parent, SKIP_AUX_RECEIVER);
-  else if (is_factory (element, "rtprtxsend") && is_factory (parent, "bin"))
+  else if (rec_is_factory (element, "rtprtxsend") && rec_is_factory (parent, "bin"))
     add_skip (parent, SKIP_AUX_SENDER);
   /* the runs of ghost pads, from the pad before them */
-  else if (is_factory (element, "srtpdec"))
+  else if (rec_is_factory (element, "srtpdec"))
     add_ghost_skip_on (element, "rtp_src");
-  else if (is_factory (element, "rtpfunnel") || (is_factory (element, "funnel") && is_factory (parent, "dtlssrtpenc")))
+  else if (rec_is_factory (element, "rtpfunnel") || (rec_is_factory (element, "funnel") && rec_is_factory (parent, "dtlssrtpenc")))
     add_ghost_skip_on (element, "src");
-  else if (is_factory (element, "rtpsession"))
+  else if (rec_is_factory (element, "rtpsession"))
     {
       add_ghost_skip_on (element, "send_rtp_src");
       g_signal_connect (element, "pad-added", G_CALLBACK (on_session_pad_added), NULL);

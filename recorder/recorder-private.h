@@ -92,6 +92,9 @@ void rec_receive_bypass (GstElement *webrtc);
  */
 void rec_shortcut_install (GstElement *webrtc);
 
+/** rec_is_factory: @e (nullable) was made by the element factory @name. */
+gboolean rec_is_factory (GstElement *e, const char *name);
+
 /**
  * rec_probe_hand_on:
  * For a buffer (or buffer list) probe: chains the data into @target instead
